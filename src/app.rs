@@ -1,0 +1,269 @@
+//! The pipeline, written as straight-line code: open inputs, fan out over files
+//! with rayon (each file gets its own flow table), merge, attribute, assess,
+//! build the report, write. The only module that wires stages together.
+
+use crate::attribution::{self, netscope::AddrClass};
+use crate::config::{AnalyzeConfig, InputConfig, MAX_GAP_NS};
+use crate::decode;
+use crate::diag::{Weirds, sanitize};
+use crate::evidence::{self, Verdict, VerdictInputs};
+use crate::flow::{FlowOutput, FlowTable};
+use crate::input::{self, InputPath, InputSummary, PacketSink, RawPacket};
+use crate::model::{Flow, NameObservation, Ts, flow_uid, proto_name};
+use crate::progress::Progress;
+use crate::report::{self, CaseEcho, FlowRow, Report, ToolInfo, Totals, flows_out};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+/// Exit codes (documented in docs/exit-codes.md).
+pub mod exit {
+    pub const SUPPORTED: u8 = 0;
+    pub const CONTRADICTED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const INCONCLUSIVE: u8 = 3;
+    pub const RUNTIME: u8 = 4;
+    pub const INPUT_ERRORS: u8 = 5;
+}
+
+struct Sink<'a> {
+    table: FlowTable,
+    weirds: Weirds,
+    window: Option<(Ts, Ts)>,
+    outside: u64,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+impl PacketSink for Sink<'_> {
+    #[inline]
+    fn packet(&mut self, p: &RawPacket<'_>) {
+        if let Some((s, e)) = self.window
+            && (p.ts < s || p.ts > e)
+        {
+            self.outside += 1;
+            return;
+        }
+        if let Some(d) = decode::decode(p.linktype, p.data, p.origlen, &mut self.weirds) {
+            self.table.packet(&d, p.ts, p.frame);
+        }
+    }
+}
+
+pub struct Analysed {
+    pub inputs: Vec<InputSummary>,
+    pub flows: Vec<Flow>,
+    pub names: Vec<NameObservation>,
+}
+
+/// Reads and decodes every input in parallel; results are in input order and
+/// independent of the thread count.
+pub fn analyse_inputs(cfg: &InputConfig, window: Option<(Ts, Ts)>) -> io::Result<Analysed> {
+    let total: u64 = cfg
+        .inputs
+        .iter()
+        .map(|p| match p {
+            InputPath::File(f) => std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
+            InputPath::Stdin => 0,
+        })
+        .sum();
+    let progress = Progress::new(total, cfg.quiet);
+    let inc = |n: u64| progress.inc(n);
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = cfg.threads {
+        builder = builder.num_threads(n);
+    }
+    let pool = builder.build().map_err(io::Error::other)?;
+    let results: Vec<(InputSummary, FlowOutput)> = pool.install(|| {
+        cfg.inputs
+            .par_iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let mut sink = Sink {
+                    table: FlowTable::new(i),
+                    weirds: Weirds::default(),
+                    window,
+                    outside: 0,
+                    _p: std::marker::PhantomData,
+                };
+                let mut summary = input::read_input(path, &mut sink, &inc);
+                let out = sink.table.finish();
+                summary.weirds.merge(&sink.weirds);
+                summary.weirds.merge(&out.weirds);
+                summary.weirds.add_n("outside_window", sink.outside);
+                (summary, out)
+            })
+            .collect()
+    });
+    progress.finish();
+    let mut inputs = Vec::with_capacity(results.len());
+    let mut flows = Vec::new();
+    let mut names = Vec::new();
+    for (s, o) in results {
+        inputs.push(s);
+        flows.extend(o.flows);
+        names.extend(o.names);
+    }
+    flows.sort_by(|a, b| {
+        (a.first_ts, a.span.input, a.span.first_frame, a.key).cmp(&(
+            b.first_ts,
+            b.span.input,
+            b.span.first_frame,
+            b.key,
+        ))
+    });
+    for s in &inputs {
+        if let Some(e) = &s.error {
+            eprintln!(
+                "exfilcheck: {}: {} (at {}byte offset {})",
+                sanitize(&s.path),
+                sanitize(&e.message),
+                if e.decompressed { "decompressed " } else { "" },
+                e.offset
+            );
+        }
+    }
+    Ok(Analysed {
+        inputs,
+        flows,
+        names,
+    })
+}
+
+pub fn flow_rows(a: &Analysed, cfg: &InputConfig) -> Vec<FlowRow> {
+    a.flows
+        .iter()
+        .map(|f| FlowRow {
+            uid: f.uid(),
+            ts: f.first_ts,
+            ts_ns: f.first_ts,
+            duration_ns: f.last_ts - f.first_ts,
+            proto: proto_name(f.key.proto),
+            ip_proto: f.key.proto,
+            orig: f.orig,
+            resp: f.resp,
+            orig_stats: f.orig_stats,
+            resp_stats: f.resp_stats,
+            local_orig: cfg.netscope.class(f.orig.ip) == AddrClass::Internal,
+            local_resp: cfg.netscope.class(f.resp.ip) == AddrClass::Internal,
+            direction: f.direction,
+            tunnel_parent: f.tunnel_parent.map(|(k, t)| flow_uid(&k, t)),
+            file: a
+                .inputs
+                .get(f.span.input)
+                .map(|s| s.path.clone())
+                .unwrap_or_default(),
+            first_frame: f.span.first_frame,
+            last_frame: f.span.last_frame,
+            server_name: f.sni.clone().or_else(|| f.http_host.clone()),
+        })
+        .collect()
+}
+
+fn open_out(path: &std::path::Path) -> io::Result<Box<dyn Write>> {
+    if path.as_os_str() == "-" {
+        Ok(Box::new(BufWriter::new(io::stdout().lock())))
+    } else {
+        Ok(Box::new(BufWriter::new(File::create(path).map_err(
+            |e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())),
+        )?)))
+    }
+}
+
+/// `exfilcheck flows`.
+pub fn run_flows(
+    cfg: &InputConfig,
+    format: flows_out::FlowFormat,
+    output: Option<&std::path::Path>,
+) -> io::Result<u8> {
+    // Open the output first so a bad path fails before the work.
+    let mut out = match output {
+        Some(p) => open_out(p)?,
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let a = analyse_inputs(cfg, None)?;
+    let rows = flow_rows(&a, cfg);
+    flows_out::write(&rows, format, &mut out)?;
+    out.flush()?;
+    Ok(if a.inputs.iter().any(|s| s.error.is_some()) {
+        exit::INPUT_ERRORS
+    } else {
+        0
+    })
+}
+
+/// `exfilcheck analyze`.
+pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
+    let mut json_out = match &cfg.json {
+        Some(p) => Some(open_out(p)?),
+        None => None,
+    };
+    if let Some(dir) = &cfg.csv {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let a = analyse_inputs(&cfg.input, cfg.window)?;
+    let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
+    let vin = VerdictInputs {
+        scope: &cfg.scope,
+        scope_given: !cfg.scope.is_empty(),
+        threshold: cfg.threshold,
+        window: cfg.window,
+        window_given: cfg.window_given,
+        max_gap: MAX_GAP_NS,
+    };
+    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows);
+    let verdict = assessment.verdict;
+    let rows = flow_rows(&a, &cfg.input);
+    let totals = Totals {
+        outbound: ledger.total_out,
+        inbound: ledger.total_in,
+        outbound_unallowed: ledger.total_out_unallowed,
+        internal_ip_bytes: ledger.internal_bytes,
+        external_only_ip_bytes: ledger.external_only_bytes,
+        outer_flows: ledger.outer_flows,
+        inner_flows: ledger.inner_flows,
+        uncertain_direction_flows: ledger.uncertain_direction_flows,
+        internal_hosts_seen: ledger.internal_hosts_seen.len() as u64,
+    };
+    let report = Report {
+        schema_version: report::SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        verdict: verdict.as_str(),
+        assessment,
+        case: CaseEcho {
+            internal_networks: cfg.input.internal_text.clone(),
+            scope: cfg.scope_text.clone(),
+            scope_default: cfg.scope.is_empty(),
+            allowlist: cfg.allow_text.clone(),
+            threshold_bytes: cfg.threshold,
+            threshold_source: cfg.threshold_source,
+            case_file: cfg.case_file.as_ref().map(|c| c.0.clone()),
+            case_file_sha256: cfg.case_file.as_ref().map(|c| c.1.clone()),
+        },
+        totals,
+        inputs: a.inputs,
+        ledger,
+    };
+    if let Some(out) = json_out.as_mut() {
+        report::json::write(&report, out)?;
+        out.flush()?;
+    }
+    if let Some(dir) = &cfg.csv {
+        report::csv_out::write(&report, &rows, dir)?;
+    }
+    if !cfg.input.quiet {
+        let stdout = io::stdout();
+        let mut lock = stdout.lock();
+        report::terminal::write(&report, cfg.top, cfg.german, &mut lock)?;
+        lock.flush()?;
+    }
+    Ok(match verdict {
+        Verdict::Supported => exit::SUPPORTED,
+        Verdict::Contradicted => exit::CONTRADICTED,
+        Verdict::Inconclusive => exit::INCONCLUSIVE,
+    })
+}

@@ -1,0 +1,410 @@
+//! Flows become "who sent how much to whom". Outbound = bytes an internal
+//! address sent to an external one, whoever initiated the flow. Only outer flows
+//! count (a tunnel's inner packets are inside bytes already counted once).
+
+pub mod netscope;
+
+use crate::model::{DirStats, Flow, NameObservation, Ts};
+use netscope::{AddrClass, Allowlist, Netscope};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// A name of a destination and how it was learned.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DestName {
+    pub name: String,
+    /// `dns` (an answer seen in the capture), `sni` (TLS ClientHello) or `http_host`.
+    pub source: &'static str,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub first_ts: Ts,
+    pub input: usize,
+    pub frame: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HostRow {
+    pub host: IpAddr,
+    pub out: DirStats,
+    #[serde(rename = "in")]
+    pub inb: DirStats,
+    /// Outbound to destinations not on the allowlist.
+    pub out_unallowed: DirStats,
+    pub flows: u64,
+    pub destinations: u64,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub first_ts: Ts,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub last_ts: Ts,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DestRow {
+    pub dest: IpAddr,
+    pub names: Vec<DestName>,
+    /// The allowlist entry that covers this destination, if any.
+    pub allowed_by: Option<String>,
+    /// Bytes internal hosts sent to it.
+    pub out: DirStats,
+    /// Bytes it sent to internal hosts.
+    #[serde(rename = "in")]
+    pub inb: DirStats,
+    pub flows: u64,
+    pub hosts: u64,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub first_ts: Ts,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub last_ts: Ts,
+}
+
+/// Evidence reference: where the packets of a pair are.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FrameRef {
+    pub input: usize,
+    pub first_frame: u64,
+    pub last_frame: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PairRow {
+    pub host: IpAddr,
+    pub dest: IpAddr,
+    pub allowed_by: Option<String>,
+    pub out: DirStats,
+    #[serde(rename = "in")]
+    pub inb: DirStats,
+    pub flows: u64,
+    /// Responder ports of flows the internal host originated (services used).
+    pub dest_ports: Vec<(String, u16)>,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub first_ts: Ts,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub last_ts: Ts,
+    /// Frame ranges per input, for evidence.
+    pub frames: Vec<FrameRef>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NameRow {
+    pub name: String,
+    pub sources: Vec<&'static str>,
+    pub dests: Vec<IpAddr>,
+    pub out: DirStats,
+    pub hosts: u64,
+}
+
+/// The outbound ledger.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Ledger {
+    pub hosts: Vec<HostRow>,
+    pub destinations: Vec<DestRow>,
+    pub pairs: Vec<PairRow>,
+    pub names: Vec<NameRow>,
+    /// Totals of internal → external.
+    pub total_out: DirStats,
+    pub total_in: DirStats,
+    pub total_out_unallowed: DirStats,
+    /// Bytes between two internal hosts (not outbound).
+    pub internal_bytes: u64,
+    /// Bytes between two external addresses (transit; not attributed).
+    pub external_only_bytes: u64,
+    /// Flows whose originator came only from the first-packet rule.
+    pub uncertain_direction_flows: u64,
+    pub outer_flows: u64,
+    pub inner_flows: u64,
+    /// Every internal address seen in any outer flow.
+    pub internal_hosts_seen: BTreeSet<IpAddr>,
+}
+
+fn add_ts(first: &mut Ts, last: &mut Ts, f: &Flow, fresh: bool) {
+    if fresh {
+        *first = f.first_ts;
+        *last = f.last_ts;
+    } else {
+        *first = (*first).min(f.first_ts);
+        *last = (*last).max(f.last_ts);
+    }
+}
+
+type NamesOfIp = BTreeMap<(String, &'static str), (Ts, usize, u64)>;
+type PairAcc = (
+    PairRow,
+    BTreeSet<(String, u16)>,
+    BTreeMap<usize, (u64, u64)>,
+);
+
+/// Builds the ledger from the flows of all inputs and the names learned.
+pub fn build(
+    flows: &[Flow],
+    names: &[NameObservation],
+    scope: &Netscope,
+    allow: &Allowlist,
+) -> Ledger {
+    // Names per IP: DNS answers, plus SNI and HTTP Host of flows to that IP.
+    let mut names_by_ip: BTreeMap<IpAddr, NamesOfIp> = BTreeMap::new();
+    for n in names {
+        let e = names_by_ip
+            .entry(n.ip)
+            .or_default()
+            .entry((n.name.to_ascii_lowercase(), n.source))
+            .or_insert((n.first_ts, n.input, n.frame));
+        if n.first_ts < e.0 {
+            *e = (n.first_ts, n.input, n.frame);
+        }
+    }
+    for f in flows.iter().filter(|f| f.key.depth == 0) {
+        for (v, src) in [(&f.sni, "sni"), (&f.http_host, "http_host")] {
+            if let Some(name) = v {
+                let e = names_by_ip
+                    .entry(f.resp.ip)
+                    .or_default()
+                    .entry((name.to_ascii_lowercase(), src))
+                    .or_insert((f.first_ts, f.span.input, f.span.first_frame));
+                if f.first_ts < e.0 {
+                    *e = (f.first_ts, f.span.input, f.span.first_frame);
+                }
+            }
+        }
+    }
+    let dest_names = |ip: &IpAddr| -> Vec<DestName> {
+        names_by_ip
+            .get(ip)
+            .map(|m| {
+                m.iter()
+                    .map(|((name, source), (ts, input, frame))| DestName {
+                        name: name.clone(),
+                        source,
+                        first_ts: *ts,
+                        input: *input,
+                        frame: *frame,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let mut led = Ledger::default();
+    let mut hosts: BTreeMap<IpAddr, (HostRow, BTreeSet<IpAddr>)> = BTreeMap::new();
+    let mut dests: BTreeMap<IpAddr, (DestRow, BTreeSet<IpAddr>)> = BTreeMap::new();
+    let mut pairs: BTreeMap<(IpAddr, IpAddr), PairAcc> = BTreeMap::new();
+    let mut allowed_cache: BTreeMap<IpAddr, Option<String>> = BTreeMap::new();
+
+    for f in flows {
+        if f.key.depth > 0 {
+            led.inner_flows += 1;
+            continue;
+        }
+        led.outer_flows += 1;
+        if f.direction == crate::model::DirectionReason::First {
+            led.uncertain_direction_flows += 1;
+        }
+        let co = scope.class(f.orig.ip);
+        let cr = scope.class(f.resp.ip);
+        for (ip, c) in [(f.orig.ip, co), (f.resp.ip, cr)] {
+            if c == AddrClass::Internal {
+                led.internal_hosts_seen.insert(ip);
+            }
+        }
+        // Which side is the internal host, which the external destination?
+        let (host, dest, out, inb) = match (co, cr) {
+            (AddrClass::Internal, AddrClass::External) => {
+                (f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats)
+            }
+            (AddrClass::External, AddrClass::Internal) => {
+                (f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats)
+            }
+            (AddrClass::Internal, AddrClass::Internal) => {
+                led.internal_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+                continue;
+            }
+            (AddrClass::External, AddrClass::External) => {
+                led.external_only_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+                continue;
+            }
+            _ => continue, // multicast, broadcast, unspecified: does not leave the network
+        };
+        let allowed_by = allowed_cache
+            .entry(dest)
+            .or_insert_with(|| {
+                let ns: Vec<String> = dest_names(&dest).into_iter().map(|n| n.name).collect();
+                allow.matches(dest, &ns)
+            })
+            .clone();
+        led.total_out.add(&out);
+        led.total_in.add(&inb);
+        if allowed_by.is_none() {
+            led.total_out_unallowed.add(&out);
+        }
+
+        let fresh = !hosts.contains_key(&host);
+        let (h, hd) = hosts.entry(host).or_insert_with(|| {
+            (
+                HostRow {
+                    host,
+                    out: DirStats::default(),
+                    inb: DirStats::default(),
+                    out_unallowed: DirStats::default(),
+                    flows: 0,
+                    destinations: 0,
+                    first_ts: 0,
+                    last_ts: 0,
+                },
+                BTreeSet::new(),
+            )
+        });
+        h.out.add(&out);
+        h.inb.add(&inb);
+        if allowed_by.is_none() {
+            h.out_unallowed.add(&out);
+        }
+        h.flows += 1;
+        hd.insert(dest);
+        add_ts(&mut h.first_ts, &mut h.last_ts, f, fresh);
+
+        let fresh = !dests.contains_key(&dest);
+        let (d, dh) = dests.entry(dest).or_insert_with(|| {
+            (
+                DestRow {
+                    dest,
+                    names: dest_names(&dest),
+                    allowed_by: allowed_by.clone(),
+                    out: DirStats::default(),
+                    inb: DirStats::default(),
+                    flows: 0,
+                    hosts: 0,
+                    first_ts: 0,
+                    last_ts: 0,
+                },
+                BTreeSet::new(),
+            )
+        });
+        d.out.add(&out);
+        d.inb.add(&inb);
+        d.flows += 1;
+        dh.insert(host);
+        add_ts(&mut d.first_ts, &mut d.last_ts, f, fresh);
+
+        let fresh = !pairs.contains_key(&(host, dest));
+        let (p, ports, frames) = pairs.entry((host, dest)).or_insert_with(|| {
+            (
+                PairRow {
+                    host,
+                    dest,
+                    allowed_by: allowed_by.clone(),
+                    out: DirStats::default(),
+                    inb: DirStats::default(),
+                    flows: 0,
+                    dest_ports: Vec::new(),
+                    first_ts: 0,
+                    last_ts: 0,
+                    frames: Vec::new(),
+                },
+                BTreeSet::new(),
+                BTreeMap::new(),
+            )
+        });
+        p.out.add(&out);
+        p.inb.add(&inb);
+        p.flows += 1;
+        if f.orig.ip == host {
+            ports.insert((
+                crate::model::proto_name(f.key.proto).to_string(),
+                f.resp.port,
+            ));
+        }
+        let fr = frames
+            .entry(f.span.input)
+            .or_insert((f.span.first_frame, f.span.last_frame));
+        fr.0 = fr.0.min(f.span.first_frame);
+        fr.1 = fr.1.max(f.span.last_frame);
+        add_ts(&mut p.first_ts, &mut p.last_ts, f, fresh);
+    }
+
+    led.hosts = hosts
+        .into_values()
+        .map(|(mut h, d)| {
+            h.destinations = d.len() as u64;
+            h
+        })
+        .collect();
+    led.hosts.sort_by(|a, b| {
+        b.out
+            .bytes
+            .cmp(&a.out.bytes)
+            .then(b.out.ip_bytes.cmp(&a.out.ip_bytes))
+            .then(a.host.cmp(&b.host))
+    });
+    led.destinations = dests
+        .into_values()
+        .map(|(mut d, h)| {
+            d.hosts = h.len() as u64;
+            d
+        })
+        .collect();
+    led.destinations.sort_by(|a, b| {
+        b.out
+            .bytes
+            .cmp(&a.out.bytes)
+            .then(b.out.ip_bytes.cmp(&a.out.ip_bytes))
+            .then(a.dest.cmp(&b.dest))
+    });
+    led.pairs = pairs
+        .into_values()
+        .map(|(mut p, ports, frames)| {
+            p.dest_ports = ports.into_iter().collect();
+            p.frames = frames
+                .into_iter()
+                .map(|(input, (a, b))| FrameRef {
+                    input,
+                    first_frame: a,
+                    last_frame: b,
+                })
+                .collect();
+            p
+        })
+        .collect();
+    led.pairs.sort_by(|a, b| {
+        b.out
+            .bytes
+            .cmp(&a.out.bytes)
+            .then(b.out.ip_bytes.cmp(&a.out.ip_bytes))
+            .then((a.host, a.dest).cmp(&(b.host, b.dest)))
+    });
+    // Per destination name.
+    let mut by_name: BTreeMap<String, (NameRow, BTreeSet<IpAddr>)> = BTreeMap::new();
+    for d in &led.destinations {
+        for n in &d.names {
+            let (row, hs) = by_name.entry(n.name.clone()).or_insert_with(|| {
+                (
+                    NameRow {
+                        name: n.name.clone(),
+                        ..Default::default()
+                    },
+                    BTreeSet::new(),
+                )
+            });
+            if !row.sources.contains(&n.source) {
+                row.sources.push(n.source);
+            }
+            if !row.dests.contains(&d.dest) {
+                row.dests.push(d.dest);
+                row.out.add(&d.out);
+            }
+            for p in led.pairs.iter().filter(|p| p.dest == d.dest) {
+                hs.insert(p.host);
+            }
+        }
+    }
+    led.names = by_name
+        .into_values()
+        .map(|(mut r, hs)| {
+            r.hosts = hs.len() as u64;
+            r.sources.sort();
+            r.dests.sort();
+            r
+        })
+        .collect();
+    led.names
+        .sort_by(|a, b| b.out.bytes.cmp(&a.out.bytes).then(a.name.cmp(&b.name)));
+    led
+}

@@ -1,0 +1,167 @@
+//! Address classes: internal networks (RFC 1918, RFC 6598, RFC 4193, link-local
+//! and loopback by default; `--internal` replaces them), addresses that never
+//! leave the network (multicast, broadcast, unspecified), and the allowlist
+//! (CIDRs and domain suffixes).
+
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+pub const DEFAULT_INTERNAL: [&str; 10] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "127.0.0.0/8",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+    "::ffff:127.0.0.0/104",
+];
+
+/// Destinations that do not leave the local network: multicast, limited
+/// broadcast, the unspecified address.
+const NON_ROUTED: [&str; 5] = [
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+    "0.0.0.0/32",
+    "ff00::/8",
+    "::/128",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrClass {
+    Internal,
+    External,
+    NonRouted,
+}
+
+#[derive(Clone, Debug)]
+pub struct Netscope {
+    pub internal: Vec<IpNet>,
+    non_routed: Vec<IpNet>,
+}
+
+impl Netscope {
+    pub fn new(internal: Vec<IpNet>) -> Self {
+        Netscope {
+            internal,
+            non_routed: NON_ROUTED.iter().filter_map(|s| s.parse().ok()).collect(),
+        }
+    }
+
+    pub fn default_internal() -> Vec<IpNet> {
+        DEFAULT_INTERNAL
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+
+    pub fn class(&self, ip: IpAddr) -> AddrClass {
+        if self.internal.iter().any(|n| n.contains(&ip)) {
+            AddrClass::Internal
+        } else if self.non_routed.iter().any(|n| n.contains(&ip)) {
+            AddrClass::NonRouted
+        } else {
+            AddrClass::External
+        }
+    }
+}
+
+/// Destinations declared legitimate: CIDRs and domain suffixes.
+#[derive(Clone, Debug, Default)]
+pub struct Allowlist {
+    pub nets: Vec<IpNet>,
+    pub domains: Vec<String>,
+}
+
+impl Allowlist {
+    /// Parses entries: a CIDR or address, else a domain suffix (`example.com`
+    /// matches `example.com` and `*.example.com`).
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let mut a = Allowlist::default();
+        for e in entries {
+            let e = e.trim();
+            if e.is_empty() {
+                continue;
+            }
+            if let Ok(n) = e.parse::<IpNet>() {
+                a.nets.push(n);
+            } else if let Ok(ip) = e.parse::<IpAddr>() {
+                a.nets.push(IpNet::from(ip));
+            } else if e.contains('.')
+                && e.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*'))
+            {
+                a.domains.push(
+                    e.trim_start_matches("*.")
+                        .trim_start_matches('.')
+                        .to_ascii_lowercase(),
+                );
+            } else {
+                return Err(format!(
+                    "allowlist entry '{e}' is neither a CIDR, an address nor a domain"
+                ));
+            }
+        }
+        Ok(a)
+    }
+
+    /// The entry that covers a destination (by address, or by any of its names).
+    pub fn matches(&self, ip: IpAddr, names: &[String]) -> Option<String> {
+        if let Some(n) = self.nets.iter().find(|n| n.contains(&ip)) {
+            return Some(n.to_string());
+        }
+        for name in names {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            for d in &self.domains {
+                if name == *d || name.ends_with(&format!(".{d}")) {
+                    return Some(d.clone());
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Parses a host or CIDR (`10.0.0.5` or `10.0.0.0/24`).
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is not an address or CIDR"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let n = Netscope::new(Netscope::default_internal());
+        assert_eq!(n.class("10.1.2.3".parse().unwrap()), AddrClass::Internal);
+        assert_eq!(n.class("100.64.1.1".parse().unwrap()), AddrClass::Internal);
+        assert_eq!(n.class("8.8.8.8".parse().unwrap()), AddrClass::External);
+        assert_eq!(
+            n.class("224.0.0.251".parse().unwrap()),
+            AddrClass::NonRouted
+        );
+        assert_eq!(n.class("fd00::1".parse().unwrap()), AddrClass::Internal);
+        assert_eq!(n.class("2001:db8::1".parse().unwrap()), AddrClass::External);
+    }
+
+    #[test]
+    fn allowlist_by_cidr_and_suffix() {
+        let a = Allowlist::parse(&["198.51.100.50/32".into(), "backup.example".into()]).unwrap();
+        assert!(a.matches("198.51.100.50".parse().unwrap(), &[]).is_some());
+        assert!(
+            a.matches("1.2.3.4".parse().unwrap(), &["s3.backup.example.".into()])
+                .is_some()
+        );
+        assert!(
+            a.matches("1.2.3.4".parse().unwrap(), &["notbackup.example".into()])
+                .is_none()
+        );
+        assert!(Allowlist::parse(&["not a thing".into()]).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Command-line flags as the user typed them (clap derive). `config` turns them
+//! into a validated [`crate::config::Config`]; stages never see these types.
+
+use crate::report::flows_out::FlowFormat;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "exfilcheck",
+    version,
+    about = "Verify or refute \"no customer data was exfiltrated\" from packet captures",
+    long_about = "Reads packet captures (pcap, pcapng, also .gz/.zst, directories, - for stdin), \
+attributes every outbound byte to an internal host and an external destination, and gives a \
+verdict on the claim that no customer data left the network: CONTRADICTED, SUPPORTED (no \
+evidence found in the examined captures) or INCONCLUSIVE, with the reasons.\n\n\
+Exit codes: 0 SUPPORTED / success, 1 CONTRADICTED, 2 usage error, 3 INCONCLUSIVE, \
+4 runtime error (no report could be written), 5 `flows`: some inputs could not be read."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse captures and give a verdict on the claim "no customer data left".
+    Analyze(AnalyzeArgs),
+    /// List the flows of captures, one row per flow (Zeek conn.log column names).
+    Flows(FlowsArgs),
+    /// Write a commented case file (case.toml) to fill in.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Capture files (pcap, pcapng, optionally .gz/.zst), directories (read
+    /// recursively, sorted) or - for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Internal network (CIDR); repeatable. Replaces the default (RFC 1918,
+    /// RFC 6598, RFC 4193, link-local, loopback).
+    #[arg(long = "internal", value_name = "CIDR")]
+    pub internal: Vec<String>,
+    /// Worker threads (default: number of CPUs). Results do not depend on it.
+    #[arg(short = 'j', long = "threads", value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar and no terminal summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Host or CIDR holding or reaching customer data; repeatable (default: all internal hosts).
+    #[arg(long = "scope", value_name = "HOST_OR_CIDR")]
+    pub scope: Vec<String>,
+    /// Legitimate destination (CIDR or domain suffix); repeatable.
+    #[arg(long = "allow", value_name = "CIDR_OR_DOMAIN")]
+    pub allow: Vec<String>,
+    /// Investigation window START..END in RFC 3339 (fractions allowed) or epoch
+    /// seconds (default: the span of the inputs).
+    #[arg(long, value_name = "START..END")]
+    pub window: Option<String>,
+    /// Outbound application bytes per host in scope to non-allowlisted
+    /// destinations above which the verdict is CONTRADICTED (e.g. 1MiB, 500k, 0).
+    /// Default 1 MiB (see docs/verdict.md).
+    #[arg(long, value_name = "BYTES")]
+    pub threshold: Option<String>,
+    /// Case file (see `exfilcheck init`); flags given on the command line win.
+    #[arg(long = "case", value_name = "FILE")]
+    pub case: Option<PathBuf>,
+    /// Write the JSON report here (- for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write hosts.csv, destinations.csv, pairs.csv and flows.csv into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
+    /// Rows in each terminal table.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Language of the terminal summary (the JSON carries both).
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    pub lang: Lang,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    En,
+    De,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FlowFormat::Csv)]
+    pub format: FlowFormat,
+    /// Output file (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the case file.
+    #[arg(
+        short = 'o',
+        long = "output",
+        default_value = "case.toml",
+        value_name = "FILE"
+    )]
+    pub output: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,310 @@
+//! The validated, resolved settings of a run: case file merged with flags
+//! (flags win), CIDR sets parsed, window and threshold resolved. Built once.
+
+use crate::attribution::netscope::{Allowlist, Netscope, parse_net};
+use crate::cli::{AnalyzeArgs, InputArgs};
+use crate::input::{InputPath, expand, sha256_hex};
+use crate::model::{Ts, parse_time};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Default threshold: 1 MiB of application bytes per host in scope. Source:
+/// MITRE ATT&CK DET0348 (T1041), whose analytic flags flows with
+/// `bytes_out > bytes_in` above a mutable DataVolumeThreshold, "e.g., >1MB".
+pub const DEFAULT_THRESHOLD: u64 = 1 << 20;
+/// Silence between capture files longer than this is a coverage gap (methodology C2: 5 min).
+pub const MAX_GAP_NS: Ts = 5 * 60 * crate::model::NS_PER_SEC;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    #[serde(default)]
+    pub case: CaseMeta,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub scope: ScopeSection,
+    #[serde(default)]
+    pub window: Option<WindowSection>,
+    #[serde(default)]
+    pub allow: Vec<AllowEntry>,
+    #[serde(default)]
+    pub verdict: VerdictSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseMeta {
+    pub name: Option<String>,
+    pub analyst: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    #[serde(default)]
+    pub internal: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSection {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSection {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowEntry {
+    pub destination: String,
+    #[serde(default)]
+    pub justification: String,
+    #[serde(default)]
+    pub multi_tenant: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictSection {
+    pub threshold: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InputConfig {
+    pub inputs: Vec<InputPath>,
+    pub netscope: Netscope,
+    pub internal_text: Vec<String>,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalyzeConfig {
+    pub input: InputConfig,
+    pub scope: Vec<IpNet>,
+    pub scope_text: Vec<String>,
+    pub allow: Allowlist,
+    pub allow_text: Vec<String>,
+    pub window: Option<(Ts, Ts)>,
+    pub window_given: bool,
+    pub threshold: u64,
+    pub threshold_source: &'static str,
+    pub case_file: Option<(String, String)>,
+    pub json: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub top: usize,
+    pub german: bool,
+    pub command_line: Vec<String>,
+}
+
+/// Parses `1MiB`, `500k`, `2MB`, `1048576`, `0`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a byte count (e.g. 1MiB, 500k, 0)"))?;
+    let mul: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "ki" | "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mi" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "ti" | "tib" => 1024f64.powi(4),
+        _ => {
+            return Err(format!(
+                "'{s}': unknown unit (use B, k, KiB, MB, MiB, GB, GiB)"
+            ));
+        }
+    };
+    Ok((v * mul).round() as u64)
+}
+
+/// Parses `START..END`.
+pub fn parse_window(s: &str) -> Result<(Ts, Ts), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("window '{s}' must look like START..END"))?;
+    let start = parse_time(a)
+        .ok_or_else(|| format!("window start '{a}' is not RFC 3339 or epoch seconds"))?;
+    let end = parse_time(b)
+        .ok_or_else(|| format!("window end '{b}' is not RFC 3339 or epoch seconds"))?;
+    if end < start {
+        return Err(format!("window end {b} is before its start {a}"));
+    }
+    Ok((start, end))
+}
+
+pub fn input_config(a: &InputArgs, case_internal: &[String]) -> Result<InputConfig, String> {
+    let internal_text: Vec<String> = if !a.internal.is_empty() {
+        a.internal.clone()
+    } else if !case_internal.is_empty() {
+        case_internal.to_vec()
+    } else {
+        crate::attribution::netscope::DEFAULT_INTERNAL
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let nets = internal_text
+        .iter()
+        .map(|s| parse_net(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if a.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    Ok(InputConfig {
+        inputs: expand(&a.inputs),
+        netscope: Netscope::new(nets),
+        internal_text,
+        threads: a.threads,
+        quiet: a.quiet,
+    })
+}
+
+pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<AnalyzeConfig, String> {
+    let (case, case_file) = match &a.case {
+        Some(p) => {
+            let bytes = std::fs::read(p)
+                .map_err(|e| format!("cannot read case file {}: {e}", p.display()))?;
+            let text = String::from_utf8(bytes.clone())
+                .map_err(|_| format!("case file {} is not UTF-8", p.display()))?;
+            let c: CaseFile =
+                toml::from_str(&text).map_err(|e| format!("case file {}: {e}", p.display()))?;
+            (c, Some((p.display().to_string(), sha256_hex(&bytes))))
+        }
+        None => (CaseFile::default(), None),
+    };
+    let input = input_config(&a.input, &case.network.internal)?;
+    let scope_text: Vec<String> = if !a.scope.is_empty() {
+        a.scope.clone()
+    } else {
+        case.scope.hosts.clone()
+    };
+    let scope = scope_text
+        .iter()
+        .map(|s| parse_net(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let allow_text: Vec<String> = if !a.allow.is_empty() {
+        a.allow.clone()
+    } else {
+        case.allow.iter().map(|e| e.destination.clone()).collect()
+    };
+    let allow = Allowlist::parse(&allow_text)?;
+    let (window, window_given) = match (&a.window, &case.window) {
+        (Some(w), _) => (Some(parse_window(w)?), true),
+        (None, Some(w)) => (
+            Some(parse_window(&format!("{}..{}", w.start, w.end))?),
+            false,
+        ),
+        (None, None) => (None, false),
+    };
+    let (threshold, threshold_source) = match (&a.threshold, &case.verdict.threshold) {
+        (Some(t), _) => (parse_bytes(t)?, "--threshold"),
+        (None, Some(t)) => (parse_bytes(t)?, "case file"),
+        (None, None) => (DEFAULT_THRESHOLD, "default: ATT&CK DET0348 example volume"),
+    };
+    Ok(AnalyzeConfig {
+        input,
+        scope,
+        scope_text,
+        allow,
+        allow_text,
+        window,
+        window_given,
+        threshold,
+        threshold_source,
+        case_file,
+        json: a.json.clone(),
+        csv: a.csv.clone(),
+        top: a.top,
+        german: a.lang == crate::cli::Lang::De,
+        command_line,
+    })
+}
+
+/// The commented case file `exfilcheck init` writes.
+pub const CASE_TEMPLATE: &str = r#"# exfilcheck case file. Every field can also be given as a flag; flags win.
+# Run: exfilcheck analyze --case case.toml CAPTURE...
+
+[case]
+# name = "INC-2026-042 ransomware, file server"
+# analyst = "A. Analyst"
+
+[network]
+# Internal networks (CIDR). Default: RFC 1918, RFC 6598 (100.64/10), RFC 4193 (fc00::/7),
+# link-local and loopback. Listing networks here replaces the default.
+# internal = ["10.0.0.0/8", "192.168.0.0/16"]
+
+[scope]
+# Hosts holding or able to reach the customer data (addresses or CIDRs).
+# Default: every internal host.
+# hosts = ["10.20.1.10"]
+
+# [window]
+# The investigation window (RFC 3339, fractions allowed). Default: the span of the captures.
+# Start it well before the first known attacker activity: exfiltration often precedes
+# encryption by days.
+# start = "2026-11-01T00:00:00Z"
+# end   = "2026-11-28T12:00:00Z"
+
+# Destinations that are legitimate (CIDR or domain suffix), each with a justification.
+# Set multi_tenant to true for shared cloud services where an attacker could own a tenant.
+# [[allow]]
+# destination = "198.51.100.50/32"
+# justification = "contracted off-site backup provider"
+# multi_tenant = false
+
+[verdict]
+# Outbound application bytes per host in scope to non-allowlisted destinations above
+# which the verdict is CONTRADICTED. Default 1MiB (ATT&CK DET0348 example threshold).
+# threshold = "1MiB"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_windows() {
+        assert_eq!(parse_bytes("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_bytes("500k"), Ok(500_000));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert!(parse_bytes("lots").is_err());
+        let (a, b) = parse_window("2026-11-28T10:41:24.5Z..2026-11-28T10:41:41Z").unwrap();
+        assert_eq!(b - a, 16_500_000_000);
+        assert!(parse_window("2026-11-28T10:41:41Z..2026-11-28T10:41:24Z").is_err());
+    }
+
+    #[test]
+    fn template_parses() {
+        let c: CaseFile = toml::from_str(CASE_TEMPLATE).unwrap();
+        assert!(c.allow.is_empty());
+        let uncommented: String = CASE_TEMPLATE
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = ") || r.starts_with('['))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c: CaseFile = toml::from_str(&uncommented).unwrap();
+        assert_eq!(c.scope.hosts, vec!["10.20.1.10"]);
+        assert_eq!(c.allow[0].destination, "198.51.100.50/32");
+    }
+}

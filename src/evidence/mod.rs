@@ -1,0 +1,566 @@
+//! Findings become evidence and a verdict on the claim "no customer data left
+//! the network". Deterministic and rule-based (docs/verdict.md has the table):
+//!
+//! 1. CONTRADICTED when a host in scope sent more than the threshold of
+//!    application bytes to destinations not on the allowlist within the window.
+//! 2. Otherwise INCONCLUSIVE when any coverage condition fails: an input could not
+//!    be read completely, the captures do not cover the window, a host in scope
+//!    never appears, the capture reports dropped packets, or it is one-sided.
+//! 3. Otherwise SUPPORTED, always worded as "no evidence found in the examined
+//!    captures", with the observed outbound bytes stated.
+
+use crate::attribution::{FrameRef, Ledger};
+use crate::input::InputSummary;
+use crate::model::{Flow, Ts, fmt_rfc3339};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::IpAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Supported,
+    Contradicted,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Supported => "SUPPORTED",
+            Verdict::Contradicted => "CONTRADICTED",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// What a reason does to the verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Shows exfiltration-consistent transfer from a host in scope.
+    Contradicts,
+    /// A coverage failure: the evidence cannot support the claim.
+    Inconclusive,
+    /// Stated for the reader; does not change the verdict.
+    Note,
+}
+
+/// Where the packets behind a reason are, and how to see them in Wireshark.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reference {
+    pub input: usize,
+    pub file: String,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub display_filter: String,
+}
+
+/// One reason for (or note on) the verdict. Data only; writers render it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reason {
+    /// Stable code, e.g. `OUTBOUND_ABOVE_THRESHOLD`, `INPUT_FAILED`.
+    pub code: &'static str,
+    pub effect: Effect,
+    pub host: Option<IpAddr>,
+    pub destination: Option<IpAddr>,
+    pub bytes: Option<u64>,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub first_ts: Option<Ts>,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub last_ts: Option<Ts>,
+    /// Plain-language statement (English).
+    pub text: String,
+    /// The same in German.
+    pub text_de: String,
+    pub references: Vec<Reference>,
+}
+
+/// Settings the verdict depends on.
+#[derive(Clone, Debug)]
+pub struct VerdictInputs<'a> {
+    pub scope: &'a [IpNet],
+    pub scope_given: bool,
+    pub threshold: u64,
+    pub window: Option<(Ts, Ts)>,
+    pub window_given: bool,
+    /// Largest silence between capture files tolerated inside the window.
+    pub max_gap: Ts,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Coverage {
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub window_start: Option<Ts>,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub window_end: Option<Ts>,
+    pub window_source: &'static str,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub first_packet: Option<Ts>,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub last_packet: Option<Ts>,
+    /// Seconds of the window covered by some capture file's span.
+    pub covered_ns: i64,
+    pub window_ns: i64,
+    /// Unobserved intervals inside the window (start, end).
+    pub gaps: Vec<(Ts, Ts)>,
+    pub inputs_total: usize,
+    pub inputs_failed: usize,
+    pub dropped_packets: Option<u64>,
+    pub truncated_packets: u64,
+    pub one_sided_tcp_flows: u64,
+    pub two_sided_tcp_flows: u64,
+    pub scope_hosts_unseen: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Assessment {
+    pub verdict: Verdict,
+    pub headline: String,
+    pub headline_de: String,
+    pub reasons: Vec<Reason>,
+    pub coverage: Coverage,
+    /// Application bytes hosts in scope sent to non-allowlisted external destinations.
+    pub observed_out_unallowed: u64,
+    /// The same in IP bytes (headers and retransmissions included).
+    pub observed_out_unallowed_ip: u64,
+}
+
+/// Shortest intra-file silence that can count as a gap.
+pub const MIN_SILENCE: Ts = 5 * crate::model::NS_PER_SEC;
+/// A silence counts when it exceeds this multiple of the file's p99 inter-packet gap.
+pub const SILENCE_FACTOR: i64 = 8;
+
+pub fn human(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", U[i])
+}
+
+fn in_scope(ip: IpAddr, v: &VerdictInputs<'_>, internal_seen: bool) -> bool {
+    if v.scope_given {
+        v.scope.iter().any(|n| n.contains(&ip))
+    } else {
+        internal_seen
+    }
+}
+
+fn display_filter(host: IpAddr, dest: IpAddr) -> String {
+    let f = |ip: IpAddr| match ip {
+        IpAddr::V4(_) => "ip",
+        IpAddr::V6(_) => "ipv6",
+    };
+    format!("{}.src=={host} && {}.dst=={dest}", f(host), f(dest))
+}
+
+/// Decides the verdict.
+pub fn assess(
+    v: &VerdictInputs<'_>,
+    inputs: &[InputSummary],
+    ledger: &Ledger,
+    flows: &[Flow],
+) -> Assessment {
+    let mut reasons = Vec::new();
+    let file = |i: usize| inputs.get(i).map(|s| s.path.clone()).unwrap_or_default();
+
+    // --- Outbound from hosts in scope -----------------------------------------
+    let mut observed = 0u64;
+    let mut observed_ip = 0u64;
+    for h in &ledger.hosts {
+        if !in_scope(h.host, v, true) {
+            continue;
+        }
+        observed += h.out_unallowed.bytes;
+        observed_ip += h.out_unallowed.ip_bytes;
+        if h.out_unallowed.bytes > v.threshold {
+            let pairs: Vec<_> = ledger
+                .pairs
+                .iter()
+                .filter(|p| p.host == h.host && p.allowed_by.is_none() && p.out.bytes > 0)
+                .collect();
+            let top = pairs.first().map(|p| p.dest);
+            let dests: Vec<String> = pairs
+                .iter()
+                .take(3)
+                .map(|p| format!("{} ({})", p.dest, human(p.out.bytes)))
+                .collect();
+            let references = pairs
+                .iter()
+                .take(5)
+                .flat_map(|p| {
+                    p.frames.iter().map(
+                        move |FrameRef {
+                                  input,
+                                  first_frame,
+                                  last_frame,
+                              }| Reference {
+                            input: *input,
+                            file: file(*input),
+                            first_frame: *first_frame,
+                            last_frame: *last_frame,
+                            display_filter: display_filter(p.host, p.dest),
+                        },
+                    )
+                })
+                .collect();
+            reasons.push(Reason {
+                code: "OUTBOUND_ABOVE_THRESHOLD",
+                effect: Effect::Contradicts,
+                host: Some(h.host),
+                destination: top,
+                bytes: Some(h.out_unallowed.bytes),
+                first_ts: Some(h.first_ts),
+                last_ts: Some(h.last_ts),
+                text: format!(
+                    "host {} sent {} ({} bytes) to destinations not on the allowlist, above the threshold of {}: {}",
+                    h.host,
+                    human(h.out_unallowed.bytes),
+                    h.out_unallowed.bytes,
+                    human(v.threshold),
+                    dests.join(", ")
+                ),
+                text_de: format!(
+                    "Host {} hat {} ({} Bytes) an nicht freigegebene Ziele gesendet, mehr als der Schwellenwert von {}: {}",
+                    h.host,
+                    human(h.out_unallowed.bytes),
+                    h.out_unallowed.bytes,
+                    human(v.threshold),
+                    dests.join(", ")
+                ),
+                references,
+            });
+        } else if h.out_unallowed.bytes > 0 {
+            reasons.push(Reason {
+                code: "OUTBOUND_BELOW_THRESHOLD",
+                effect: Effect::Note,
+                host: Some(h.host),
+                destination: None,
+                bytes: Some(h.out_unallowed.bytes),
+                first_ts: Some(h.first_ts),
+                last_ts: Some(h.last_ts),
+                text: format!(
+                    "host {} sent {} bytes to destinations not on the allowlist, at or below the threshold of {}",
+                    h.host,
+                    h.out_unallowed.bytes,
+                    human(v.threshold)
+                ),
+                text_de: format!(
+                    "Host {} hat {} Bytes an nicht freigegebene Ziele gesendet, höchstens der Schwellenwert von {}",
+                    h.host,
+                    h.out_unallowed.bytes,
+                    human(v.threshold)
+                ),
+                references: Vec::new(),
+            });
+        }
+    }
+
+    // --- Coverage ---------------------------------------------------------------
+    let failed: Vec<&InputSummary> = inputs.iter().filter(|s| s.error.is_some()).collect();
+    for s in &failed {
+        let e = s.error.as_ref().expect("filtered");
+        reasons.push(Reason {
+            code: "INPUT_FAILED",
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text: format!(
+                "input {} could not be read completely: {} at {}byte offset {}; {} packets before it were analysed",
+                s.path,
+                e.message,
+                if e.decompressed { "decompressed " } else { "" },
+                e.offset,
+                s.packets
+            ),
+            text_de: format!(
+                "Eingabe {} konnte nicht vollständig gelesen werden: {} bei Byte-Offset {}; {} Pakete davor wurden ausgewertet",
+                s.path, e.message, e.offset, s.packets
+            ),
+            references: Vec::new(),
+        });
+    }
+    let first_packet = inputs.iter().filter_map(|s| s.first_ts).min();
+    let last_packet = inputs.iter().filter_map(|s| s.last_ts).max();
+    let (ws, we, wsrc) = match (v.window, first_packet, last_packet) {
+        (Some((s, e)), _, _) => (
+            Some(s),
+            Some(e),
+            if v.window_given { "given" } else { "case" },
+        ),
+        (None, Some(a), Some(b)) => (Some(a), Some(b), "inputs"),
+        _ => (None, None, "none"),
+    };
+    // Union of per-file spans, clipped to the window; silences longer than max_gap are gaps.
+    let mut spans: Vec<(Ts, Ts)> = inputs
+        .iter()
+        .filter_map(|s| Some((s.first_ts?, s.last_ts?)))
+        .collect();
+    spans.sort();
+    let mut gaps = Vec::new();
+    let mut covered = 0i64;
+    let mut window_ns = 0i64;
+    if let (Some(ws), Some(we)) = (ws, we) {
+        window_ns = we - ws;
+        let mut cursor = ws;
+        for (a, b) in &spans {
+            let (a, b) = ((*a).max(ws), (*b).min(we));
+            if b < a {
+                continue;
+            }
+            if a > cursor {
+                if a - cursor > v.max_gap {
+                    gaps.push((cursor, a));
+                } else {
+                    covered += a - cursor;
+                }
+            }
+            if b > cursor {
+                covered += b - a.max(cursor);
+                cursor = b;
+            }
+        }
+        if we > cursor {
+            if we - cursor > v.max_gap {
+                gaps.push((cursor, we));
+            } else {
+                covered += we - cursor;
+            }
+        }
+        if spans.is_empty() {
+            gaps = vec![(ws, we)];
+            covered = 0;
+        }
+    }
+    // Silences inside a capture file: a gap counts when it is longer than five
+    // minutes (methodology C2), or at least 5 s and more than 8 times the file's
+    // 99th-percentile inter-packet gap (a hole in otherwise continuous traffic).
+    if let (Some(ws), Some(we)) = (ws, we) {
+        for s in inputs {
+            let p99 = s.gap_p99_ns();
+            for &(a, b) in &s.silences {
+                let g = b - a;
+                let relative = p99.is_some_and(|p| g >= MIN_SILENCE && g > SILENCE_FACTOR * p);
+                if (g > v.max_gap || relative) && b > ws && a < we {
+                    let (a, b) = (a.max(ws), b.min(we));
+                    if !gaps.iter().any(|&(x, y): &(Ts, Ts)| a < y && b > x) {
+                        gaps.push((a, b));
+                        covered -= b - a;
+                    }
+                }
+            }
+        }
+        gaps.sort();
+    }
+    for (a, b) in &gaps {
+        reasons.push(Reason {
+            code: "WINDOW_NOT_COVERED",
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: Some(*a),
+            last_ts: Some(*b),
+            text: format!(
+                "no packet was captured from {} to {} ({:.1} s of the window)",
+                fmt_rfc3339(*a),
+                fmt_rfc3339(*b),
+                (*b - *a) as f64 / 1e9
+            ),
+            text_de: format!(
+                "Kein Mitschnitt deckt {} bis {} ab ({:.1} s des Zeitfensters)",
+                fmt_rfc3339(*a),
+                fmt_rfc3339(*b),
+                (*b - *a) as f64 / 1e9
+            ),
+            references: Vec::new(),
+        });
+    }
+    let total_packets: u64 = inputs.iter().map(|s| s.packets).sum();
+    if total_packets == 0 {
+        reasons.push(Reason {
+            code: "NO_PACKETS",
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text: "the inputs contain no packets".into(),
+            text_de: "Die Eingaben enthalten keine Pakete".into(),
+            references: Vec::new(),
+        });
+    }
+    // Hosts in scope that never appear.
+    let mut unseen = Vec::new();
+    if v.scope_given {
+        for net in v.scope {
+            let seen = ledger.internal_hosts_seen.iter().any(|ip| net.contains(ip))
+                || flows.iter().any(|f| {
+                    f.key.depth == 0 && (net.contains(&f.orig.ip) || net.contains(&f.resp.ip))
+                });
+            if !seen {
+                let s = if net.prefix_len() == net.max_prefix_len() {
+                    net.addr().to_string()
+                } else {
+                    net.to_string()
+                };
+                unseen.push(s);
+            }
+        }
+    } else if ledger.internal_hosts_seen.is_empty() && total_packets > 0 {
+        unseen.push("(any internal host)".to_string());
+    }
+    for u in &unseen {
+        reasons.push(Reason {
+            code: "SCOPE_HOST_UNSEEN",
+            effect: Effect::Inconclusive,
+            host: u.parse().ok(),
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text: format!("host in scope {u} never appears in the captures: its traffic was not observed"),
+            text_de: format!("Host {u} aus dem Untersuchungsumfang kommt in den Mitschnitten nicht vor: sein Verkehr wurde nicht beobachtet"),
+            references: Vec::new(),
+        });
+    }
+    // Drops reported by the capturing system.
+    let mut dropped: Option<u64> = None;
+    for s in inputs {
+        if let Some(d) = s.drops() {
+            dropped = Some(dropped.unwrap_or(0) + d);
+            if d > 0 {
+                reasons.push(Reason {
+                    code: "PACKETS_DROPPED",
+                    effect: Effect::Inconclusive,
+                    host: None,
+                    destination: None,
+                    bytes: None,
+                    first_ts: s.first_ts,
+                    last_ts: s.last_ts,
+                    text: format!("capture {} reports {d} packets dropped by the capturing system (pcapng interface statistics)", s.path),
+                    text_de: format!("Mitschnitt {} meldet {d} vom Aufzeichnungssystem verworfene Pakete (pcapng-Schnittstellenstatistik)", s.path),
+                    references: Vec::new(),
+                });
+            }
+        }
+    }
+    // One-sided capture: TCP flows with packets in only one direction.
+    let mut one = 0u64;
+    let mut two = 0u64;
+    for f in flows
+        .iter()
+        .filter(|f| f.key.depth == 0 && f.tcp_state.is_some())
+    {
+        if f.orig_stats.pkts + f.resp_stats.pkts < 2 {
+            continue;
+        }
+        if f.orig_stats.pkts == 0 || f.resp_stats.pkts == 0 {
+            one += 1;
+        } else {
+            two += 1;
+        }
+    }
+    if one > 0 && one >= two {
+        reasons.push(Reason {
+            code: "ONE_SIDED_CAPTURE",
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text: format!("the capture looks one-sided: {one} of {} TCP flows show packets in one direction only", one + two),
+            text_de: format!("Der Mitschnitt wirkt einseitig: {one} von {} TCP-Verbindungen zeigen Pakete nur in einer Richtung", one + two),
+            references: Vec::new(),
+        });
+    }
+    let truncated: u64 = inputs.iter().map(|s| s.truncated_packets).sum();
+    if truncated > 0 {
+        reasons.push(Reason {
+            code: "SNAPLEN_TRUNCATED",
+            effect: Effect::Note,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text: format!("{truncated} packets were cut by the snapshot length; volumes still come from the IP headers, but names (SNI, DNS, HTTP Host) may be missing"),
+            text_de: format!("{truncated} Pakete wurden durch die Snapshot-Länge gekürzt; Volumina stammen weiter aus den IP-Headern, Namen (SNI, DNS, HTTP-Host) können fehlen"),
+            references: Vec::new(),
+        });
+    }
+
+    let verdict = if reasons.iter().any(|r| r.effect == Effect::Contradicts) {
+        Verdict::Contradicted
+    } else if reasons.iter().any(|r| r.effect == Effect::Inconclusive) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Supported
+    };
+    let (headline, headline_de) = match verdict {
+        Verdict::Contradicted => (
+            format!(
+                "The examined captures show outbound transfers from hosts in scope above the threshold: {} to destinations not on the allowlist.",
+                human(observed)
+            ),
+            format!(
+                "Die untersuchten Mitschnitte zeigen ausgehende Übertragungen von Hosts im Untersuchungsumfang über dem Schwellenwert: {} an nicht freigegebene Ziele.",
+                human(observed)
+            ),
+        ),
+        Verdict::Supported => (
+            format!(
+                "No evidence of exfiltration was found in the examined captures: hosts in scope sent {} ({observed} bytes) to destinations not on the allowlist, at or below the threshold of {}.",
+                human(observed),
+                human(v.threshold)
+            ),
+            format!(
+                "In den untersuchten Mitschnitten wurden keine Hinweise auf einen Datenabfluss gefunden: Hosts im Untersuchungsumfang haben {} ({observed} Bytes) an nicht freigegebene Ziele gesendet, höchstens der Schwellenwert von {}.",
+                human(observed),
+                human(v.threshold)
+            ),
+        ),
+        Verdict::Inconclusive => (
+            "The examined captures can neither confirm nor rule out data exfiltration; the reasons are listed below.".to_string(),
+            "Die untersuchten Mitschnitte können einen Datenabfluss weder bestätigen noch ausschließen; die Gründe sind unten aufgeführt.".to_string(),
+        ),
+    };
+    reasons.sort_by_key(|r| r.effect);
+    Assessment {
+        verdict,
+        headline,
+        headline_de,
+        reasons,
+        coverage: Coverage {
+            window_start: ws,
+            window_end: we,
+            window_source: wsrc,
+            first_packet,
+            last_packet,
+            covered_ns: covered,
+            window_ns,
+            gaps,
+            inputs_total: inputs.len(),
+            inputs_failed: failed.len(),
+            dropped_packets: dropped,
+            truncated_packets: truncated,
+            one_sided_tcp_flows: one,
+            two_sided_tcp_flows: two,
+            scope_hosts_unseen: unseen,
+        },
+        observed_out_unallowed: observed,
+        observed_out_unallowed_ip: observed_ip,
+    }
+}

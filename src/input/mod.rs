@@ -1,0 +1,519 @@
+//! Reads evidence files from disk (or stdin) and yields their packets. Knows file
+//! formats and compression, not protocols.
+//!
+//! Plain files are memory-mapped and parsed in place; `.gz`/`.zst` files and stdin
+//! are decompressed as a stream through a bounded window, so memory does not grow
+//! with the file. The format is detected by content (magic bytes), never by name.
+//! A broken file stops at the first unrecoverable record with an [`InputError`]
+//! that names the byte offset; every packet before it has already been handed on.
+
+pub mod pcap;
+
+use crate::diag::Weirds;
+use crate::model::Ts;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Largest record or block we accept. A length field above it is treated as
+/// corruption instead of a reason to allocate.
+pub const MAX_BLOCK: usize = 64 << 20;
+/// Largest captured length accepted for a legacy pcap record when the file's
+/// snaplen is smaller (libpcap's own MAXIMUM_SNAPLEN).
+pub const MAX_SNAPLEN: u32 = 262_144;
+
+/// One packet as stored in a capture file.
+pub struct RawPacket<'a> {
+    pub ts: Ts,
+    pub linktype: u32,
+    pub caplen: u32,
+    pub origlen: u32,
+    /// 1-based frame number within the file, as Wireshark numbers it.
+    pub frame: u64,
+    pub data: &'a [u8],
+}
+
+/// Receives the packets of one input, in file order.
+pub trait PacketSink {
+    fn packet(&mut self, p: &RawPacket<'_>);
+}
+
+/// What could not be read, and where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InputError {
+    /// Byte offset in the file (or in the decompressed stream, see `decompressed`).
+    pub offset: u64,
+    pub decompressed: bool,
+    pub message: String,
+}
+
+/// Per-interface facts of a pcapng capture (pcap files have one implicit interface).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct InterfaceInfo {
+    pub section: u32,
+    pub id: u32,
+    pub linktype: u32,
+    pub snaplen: u32,
+    pub name: Option<String>,
+    /// Last Interface Statistics Block values (cumulative counters).
+    pub if_recv: Option<u64>,
+    pub if_drop: Option<u64>,
+    pub os_drop: Option<u64>,
+}
+
+/// The inventory line of one input file.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InputSummary {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// `pcap`, `pcap-ns`, `pcap-modified`, `pcapng` (with `+gzip`/`+zstd`), or `unknown`.
+    pub format: String,
+    pub big_endian: bool,
+    pub link_types: BTreeSet<u32>,
+    pub packets: u64,
+    pub captured_bytes: u64,
+    pub wire_bytes: u64,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub first_ts: Option<Ts>,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub last_ts: Option<Ts>,
+    pub truncated_packets: u64,
+    pub interfaces: Vec<InterfaceInfo>,
+    /// The longest silences between consecutive packets (start, end), longest first.
+    #[serde(skip)]
+    pub silences: Vec<(Ts, Ts)>,
+    /// Inter-packet gaps: log2 histogram of microseconds (bucket i holds gaps < 2^i µs).
+    #[serde(skip)]
+    pub gap_hist: Vec<u64>,
+    pub weirds: Weirds,
+    pub error: Option<InputError>,
+}
+
+impl InputSummary {
+    /// Packets the capturing system reported dropped (sum of pcapng ISB if_drop
+    /// and os_drop over interfaces), `None` when the file carries no such counter.
+    pub fn drops(&self) -> Option<u64> {
+        let mut any = false;
+        let mut sum = 0u64;
+        for i in &self.interfaces {
+            for v in [i.if_drop, i.os_drop].into_iter().flatten() {
+                any = true;
+                sum = sum.saturating_add(v);
+            }
+        }
+        any.then_some(sum)
+    }
+
+    pub(crate) fn note_ts(&mut self, ts: Ts) {
+        if let Some(last) = self.last_ts {
+            if ts > last {
+                self.note_gap(last, ts);
+            } else if self.gap_hist.is_empty() {
+                self.gap_hist = vec![0; 64];
+                self.gap_hist[0] += 1;
+            } else {
+                self.gap_hist[0] += 1;
+            }
+        }
+        self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
+        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+    }
+
+    fn note_gap(&mut self, a: Ts, b: Ts) {
+        if self.gap_hist.is_empty() {
+            self.gap_hist = vec![0; 64];
+        }
+        let us = ((b - a) / 1000).max(0) as u64;
+        let bucket = (64 - us.leading_zeros()) as usize;
+        self.gap_hist[bucket.min(63)] += 1;
+        const KEEP: usize = 32;
+        let g = b - a;
+        if self.silences.len() < KEEP || g > self.silences.last().map_or(0, |x| x.1 - x.0) {
+            let pos = self.silences.partition_point(|x| x.1 - x.0 >= g);
+            self.silences.insert(pos, (a, b));
+            self.silences.truncate(KEEP);
+        }
+    }
+
+    /// Upper bound of the 99th percentile of inter-packet gaps, in ns.
+    pub fn gap_p99_ns(&self) -> Option<i64> {
+        let n: u64 = self.gap_hist.iter().sum();
+        if n < 20 {
+            return None;
+        }
+        let target = n - n / 100;
+        let mut acc = 0;
+        for (i, c) in self.gap_hist.iter().enumerate() {
+            acc += c;
+            if acc >= target {
+                return Some((1i64 << i.min(62)) * 1000);
+            }
+        }
+        None
+    }
+}
+
+/// An input path as given: a file, a directory (expanded recursively, sorted) or `-`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputPath {
+    File(PathBuf),
+    Stdin,
+}
+
+impl InputPath {
+    pub fn display(&self) -> String {
+        match self {
+            InputPath::File(p) => p.display().to_string(),
+            InputPath::Stdin => "-".to_string(),
+        }
+    }
+}
+
+/// Expands directories recursively (sorted by path) and keeps files and `-`.
+/// A path that does not exist is returned as a file so that it fails, visibly, later.
+pub fn expand(paths: &[PathBuf]) -> Vec<InputPath> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            out.push(InputPath::Stdin);
+        } else if p.is_dir() {
+            let mut files = Vec::new();
+            walk(p, &mut files);
+            files.sort();
+            out.extend(files.into_iter().map(InputPath::File));
+        } else {
+            out.push(InputPath::File(p.clone()));
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        out.push(dir.to_path_buf());
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => walk(&p, out),
+            Ok(t) if t.is_file() => out.push(p),
+            Ok(t) if t.is_symlink() && p.is_file() => out.push(p),
+            _ => {}
+        }
+    }
+}
+
+/// Compression wrapper detected from the first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+pub fn detect_compression(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// A view of the input bytes: the whole mapped file, or a bounded sliding
+/// buffer over a stream. Offsets are absolute from the start of the (decompressed)
+/// data.
+pub enum Window<'a> {
+    Slice {
+        data: &'a [u8],
+        pos: usize,
+    },
+    Stream {
+        r: Box<dyn Read + 'a>,
+        buf: Vec<u8>,
+        start: usize,
+        end: usize,
+        eof: bool,
+        base: u64,
+    },
+}
+
+const STREAM_CHUNK: usize = 1 << 20;
+
+impl<'a> Window<'a> {
+    pub fn slice(data: &'a [u8]) -> Self {
+        Window::Slice { data, pos: 0 }
+    }
+    pub fn stream(r: Box<dyn Read + 'a>) -> Self {
+        Window::Stream {
+            r,
+            buf: vec![0; STREAM_CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            base: 0,
+        }
+    }
+
+    /// Bytes available now (at least what the last successful `ensure` asked for).
+    #[inline]
+    pub fn avail(&self) -> &[u8] {
+        match self {
+            Window::Slice { data, pos } => &data[*pos..],
+            Window::Stream {
+                buf, start, end, ..
+            } => &buf[*start..*end],
+        }
+    }
+
+    /// Absolute offset of `avail()[0]`.
+    pub fn offset(&self) -> u64 {
+        match self {
+            Window::Slice { pos, .. } => *pos as u64,
+            Window::Stream { base, start, .. } => base + *start as u64,
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Window::Stream { .. })
+    }
+
+    /// Makes at least `n` bytes available. Returns `Ok(false)` when the input ends
+    /// first (the caller decides whether that is a clean end or a truncation).
+    /// `n` must not exceed [`MAX_BLOCK`] plus a header.
+    pub fn ensure(&mut self, n: usize) -> io::Result<bool> {
+        match self {
+            Window::Slice { data, pos } => Ok(data.len() - *pos >= n),
+            Window::Stream {
+                r,
+                buf,
+                start,
+                end,
+                eof,
+                base,
+            } => {
+                if *end - *start >= n {
+                    return Ok(true);
+                }
+                if *start > 0 {
+                    buf.copy_within(*start..*end, 0);
+                    *end -= *start;
+                    *base += *start as u64;
+                    *start = 0;
+                }
+                if buf.len() < n {
+                    buf.resize(n.max(STREAM_CHUNK), 0);
+                }
+                while *end < n && !*eof {
+                    if *end == buf.len() {
+                        break;
+                    }
+                    match r.read(&mut buf[*end..]) {
+                        Ok(0) => *eof = true,
+                        Ok(k) => *end += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(*end - *start >= n)
+            }
+        }
+    }
+
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        match self {
+            Window::Slice { pos, .. } => *pos += n,
+            Window::Stream { start, .. } => *start += n,
+        }
+    }
+}
+
+/// SHA-256 as lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+/// A reader that hashes and counts what passes through (for stdin).
+pub struct HashingReader<R> {
+    inner: R,
+    pub hasher: Sha256,
+    pub count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reports bytes read, for the progress bar.
+pub type Progress<'p> = &'p (dyn Fn(u64) + Sync);
+
+/// Reads one input completely, handing every packet to `sink`. Never panics on
+/// bad data; failures end up in `InputSummary::error`.
+pub fn read_input(
+    path: &InputPath,
+    sink: &mut (dyn PacketSink + Send),
+    progress: Progress<'_>,
+) -> InputSummary {
+    let mut sum = InputSummary {
+        path: path.display(),
+        format: "unknown".into(),
+        ..Default::default()
+    };
+    match path {
+        InputPath::Stdin => {
+            let stdin = io::stdin();
+            let lock = stdin.lock();
+            let mut hr = HashingReader::new(lock);
+            // Sniff compression from the first bytes without losing them.
+            let mut head = [0u8; 4];
+            let mut got = 0;
+            while got < 4 {
+                match hr.read(&mut head[got..]) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        sum.error = Some(InputError {
+                            offset: 0,
+                            decompressed: false,
+                            message: format!("cannot read stdin: {e}"),
+                        });
+                        return sum;
+                    }
+                }
+            }
+            let comp = detect_compression(&head[..got]);
+            let chained = io::Cursor::new(head[..got].to_vec()).chain(&mut hr);
+            let reader: Box<dyn Read + '_> = match comp {
+                Compression::None => Box::new(chained),
+                Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
+                Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(chained) {
+                    Ok(d) => Box::new(d),
+                    Err(e) => {
+                        sum.error = Some(InputError {
+                            offset: 0,
+                            decompressed: false,
+                            message: format!("bad zstd stream: {e}"),
+                        });
+                        return sum;
+                    }
+                },
+            };
+            let mut w = Window::stream(reader);
+            pcap::parse(&mut w, sink, &mut sum, comp, progress);
+            drop(w);
+            sum.size = hr.count;
+            sum.sha256 = hex(&hr.hasher.finalize());
+        }
+        InputPath::File(p) => {
+            let file = match File::open(p) {
+                Ok(f) => f,
+                Err(e) => {
+                    sum.error = Some(InputError {
+                        offset: 0,
+                        decompressed: false,
+                        message: format!("cannot open: {e}"),
+                    });
+                    return sum;
+                }
+            };
+            let meta_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+            sum.size = meta_len;
+            if meta_len == 0 {
+                sum.sha256 = sha256_hex(&[]);
+                sum.error = Some(InputError {
+                    offset: 0,
+                    decompressed: false,
+                    message: "empty file: not a capture".into(),
+                });
+                return sum;
+            }
+            let map = match map_file(&file) {
+                Ok(m) => m,
+                Err(e) => {
+                    sum.error = Some(InputError {
+                        offset: 0,
+                        decompressed: false,
+                        message: format!("cannot map: {e}"),
+                    });
+                    return sum;
+                }
+            };
+            let data: &[u8] = &map;
+            let comp = detect_compression(data);
+            let (hash, ()) = rayon::join(
+                || sha256_hex(data),
+                || match comp {
+                    Compression::None => {
+                        let mut w = Window::slice(data);
+                        pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                    }
+                    Compression::Gzip => {
+                        let mut w =
+                            Window::stream(Box::new(flate2::read::MultiGzDecoder::new(data)));
+                        pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                    }
+                    Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(data) {
+                        Ok(d) => {
+                            let mut w = Window::stream(Box::new(d));
+                            pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                        }
+                        Err(e) => {
+                            sum.error = Some(InputError {
+                                offset: 0,
+                                decompressed: false,
+                                message: format!("bad zstd stream: {e}"),
+                            });
+                        }
+                    },
+                },
+            );
+            sum.sha256 = hash;
+        }
+    }
+    sum
+}
+
+/// Memory-maps an evidence file read-only. Evidence files are not modified while
+/// we read them; a file truncated by another process during the run would be
+/// undefined behaviour for any mmap reader, which docs/formats.md states.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and private to this process; evidence
+    // files are not expected to change while being analysed (documented).
+    let m = unsafe { memmap2::Mmap::map(file)? };
+    #[cfg(unix)]
+    let _ = m.advise(memmap2::Advice::Sequential);
+    Ok(m)
+}

@@ -1,0 +1,56 @@
+//! Process entry: parse flags, run, map the result to an exit code. A broken
+//! pipe (e.g. `exfilcheck flows x.pcap | head`) is success.
+
+use clap::Parser;
+use exfilcheck::app::{self, exit};
+use exfilcheck::cli::{Cli, Command};
+use exfilcheck::config;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+        }
+    };
+    let res = match &cli.command {
+        Command::Analyze(a) => match config::analyze_config(a, argv) {
+            Ok(cfg) => app::run_analyze(&cfg),
+            Err(msg) => return usage(&msg),
+        },
+        Command::Flows(f) => match config::input_config(&f.input, &[]) {
+            Ok(cfg) => app::run_flows(&cfg, f.format, f.output.as_deref()),
+            Err(msg) => return usage(&msg),
+        },
+        Command::Init(i) => init(i),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(0),
+        Err(e) => {
+            eprintln!("exfilcheck: error: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("exfilcheck: {msg}");
+    ExitCode::from(exit::USAGE)
+}
+
+fn init(i: &exfilcheck::cli::InitArgs) -> std::io::Result<u8> {
+    if i.output.exists() && !i.force {
+        eprintln!(
+            "exfilcheck: {} exists; use --force to overwrite",
+            i.output.display()
+        );
+        return Ok(exit::USAGE);
+    }
+    std::fs::write(&i.output, config::CASE_TEMPLATE)?;
+    eprintln!("exfilcheck: wrote {}", i.output.display());
+    Ok(0)
+}

@@ -1,0 +1,305 @@
+//! Plain data shared between the stages: timestamps, endpoints, flow keys and the
+//! per-flow record every later stage reads. No I/O and no logic beyond
+//! constructors, ordering and formatting helpers.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Nanoseconds since the Unix epoch (UTC). Every timestamp is normalised to this
+/// at the reader boundary.
+pub type Ts = i64;
+
+pub const NS_PER_SEC: i64 = 1_000_000_000;
+
+/// Formats a timestamp as Zeek does in conn.log: seconds with six decimals.
+pub fn fmt_epoch(ts: Ts) -> String {
+    let secs = ts.div_euclid(NS_PER_SEC);
+    let us = ts.rem_euclid(NS_PER_SEC) / 1000;
+    format!("{secs}.{us:06}")
+}
+
+/// Formats a duration in nanoseconds as seconds with six decimals.
+pub fn fmt_secs(ns: i64) -> String {
+    fmt_epoch(ns)
+}
+
+/// RFC 3339 in UTC with microseconds, e.g. `2026-11-28T10:41:24.371461Z`.
+pub fn fmt_rfc3339(ts: Ts) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(ts)) {
+        Ok(t) => {
+            let us = ts.rem_euclid(NS_PER_SEC) / 1000;
+            let whole = jiff::Timestamp::from_second(t.as_second()).unwrap_or(t);
+            let s = whole.to_string(); // e.g. 2026-11-28T10:41:24Z
+            let base = s.trim_end_matches('Z');
+            format!("{base}.{us:06}Z")
+        }
+        Err(_) => fmt_epoch(ts),
+    }
+}
+
+/// Parses an RFC 3339 timestamp (fractions allowed) or plain epoch seconds.
+pub fn parse_time(s: &str) -> Option<Ts> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return i64::try_from(t.as_nanosecond()).ok();
+    }
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = int.parse().ok()?;
+    if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
+        return None;
+    }
+    let mut f = frac.to_string();
+    while f.len() < 9 {
+        f.push('0');
+    }
+    let ns: i64 = if f.is_empty() { 0 } else { f.parse().ok()? };
+    secs.checked_mul(NS_PER_SEC)?.checked_add(ns)
+}
+
+/// IP protocol numbers we name.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const IPIP: u8 = 4;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6: u8 = 41;
+    pub const GRE: u8 = 47;
+    pub const ICMPV6: u8 = 58;
+}
+
+/// Zeek's name for an IP protocol in conn.log's `proto` column.
+pub fn proto_name(p: u8) -> &'static str {
+    match p {
+        proto::TCP => "tcp",
+        proto::UDP => "udp",
+        proto::ICMP | proto::ICMPV6 => "icmp",
+        _ => "unknown_transport",
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// Canonical (direction-free) key of a bidirectional flow: `a <= b`.
+/// `depth` is 0 for packets as they cross the wire and 1 for the packet inside
+/// a tunnel, so an inner flow never merges with an outer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub proto: u8,
+    pub depth: u8,
+    pub a: Endpoint,
+    pub b: Endpoint,
+}
+
+impl FlowKey {
+    /// Builds the canonical key and says whether `src` is the `a` side.
+    pub fn new(proto: u8, depth: u8, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
+        if src <= dst {
+            (
+                FlowKey {
+                    proto,
+                    depth,
+                    a: src,
+                    b: dst,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    proto,
+                    depth,
+                    a: dst,
+                    b: src,
+                },
+                false,
+            )
+        }
+    }
+}
+
+/// Why one side of a flow was taken as its originator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectionReason {
+    /// A SYN without ACK was seen from the originator.
+    Syn,
+    /// A SYN-ACK was seen from the responder.
+    Synack,
+    /// The responder uses a well-known service port (or ICMP request/reply types).
+    Port,
+    /// The sender of the first packet seen.
+    First,
+}
+
+impl DirectionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectionReason::Syn => "syn",
+            DirectionReason::Synack => "synack",
+            DirectionReason::Port => "port",
+            DirectionReason::First => "first",
+        }
+    }
+}
+
+/// Byte and packet counters of one direction of a flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DirStats {
+    pub pkts: u64,
+    /// IP bytes from the header (IPv4 total length, IPv6 40 + payload length).
+    pub ip_bytes: u64,
+    /// Transport payload bytes summed over packets (retransmissions included).
+    pub payload_bytes: u64,
+    /// Zeek-style size: TCP sequence-space span (retransmissions counted once,
+    /// gaps included), payload bytes for other protocols.
+    pub bytes: u64,
+    /// TCP sequence-space bytes never seen in the capture (Zeek `missed_bytes`).
+    pub missed_bytes: u64,
+}
+
+impl DirStats {
+    pub fn add(&mut self, o: &DirStats) {
+        self.pkts += o.pkts;
+        self.ip_bytes += o.ip_bytes;
+        self.payload_bytes += o.payload_bytes;
+        self.bytes += o.bytes;
+        self.missed_bytes += o.missed_bytes;
+    }
+}
+
+/// Where a flow was seen: input index and 1-based frame numbers as Wireshark shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SourceSpan {
+    pub input: usize,
+    pub first_frame: u64,
+    pub last_frame: u64,
+}
+
+/// One finished flow, as the flow stage hands it on.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub key: FlowKey,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+    pub orig: Endpoint,
+    pub resp: Endpoint,
+    pub direction: DirectionReason,
+    pub orig_stats: DirStats,
+    pub resp_stats: DirStats,
+    /// For inner (tunnelled) flows: the key and start of the outer flow.
+    pub tunnel_parent: Option<(FlowKey, Ts)>,
+    pub span: SourceSpan,
+    /// TLS ClientHello server name, if seen.
+    pub sni: Option<String>,
+    /// HTTP Host header of the first request, if seen.
+    pub http_host: Option<String>,
+    /// TCP flags history summary: SYN seen from originator, etc.
+    pub tcp_state: Option<TcpSummary>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpSummary {
+    pub syn: bool,
+    pub synack: bool,
+    pub orig_fin: bool,
+    pub resp_fin: bool,
+    pub rst: bool,
+}
+
+impl Flow {
+    /// A deterministic identifier (hex of a 64-bit FNV-1a hash of key and start).
+    pub fn uid(&self) -> String {
+        flow_uid(&self.key, self.first_ts)
+    }
+}
+
+pub fn flow_uid(key: &FlowKey, first_ts: Ts) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(&[key.proto, key.depth]);
+    for ep in [key.a, key.b] {
+        match ep.ip {
+            IpAddr::V4(a) => feed(&a.octets()),
+            IpAddr::V6(a) => feed(&a.octets()),
+        }
+        feed(&ep.port.to_be_bytes());
+    }
+    feed(&first_ts.to_be_bytes());
+    format!("F{h:016x}")
+}
+
+/// A name learned for an IP address, and how.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct NameObservation {
+    pub ip: IpAddr,
+    pub name: String,
+    /// `dns`, `sni` or `http_host`.
+    pub source: &'static str,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub first_ts: Ts,
+    pub input: usize,
+    pub frame: u64,
+}
+
+/// Serializes a timestamp as RFC 3339 (UTC, microseconds).
+pub fn ser_ts<S: serde::Serializer>(ts: &Ts, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt_rfc3339(*ts))
+}
+
+/// Serializes an optional timestamp as RFC 3339 or null.
+pub fn ser_ts_opt<S: serde::Serializer>(ts: &Option<Ts>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(t) => s.serialize_str(&fmt_rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_and_rfc3339() {
+        let ts = 1_795_862_484_371_461_000;
+        assert_eq!(fmt_epoch(ts), "1795862484.371461");
+        assert_eq!(fmt_rfc3339(ts), "2026-11-28T10:41:24.371461Z");
+        assert_eq!(parse_time("2026-11-28T10:41:24.371461Z"), Some(ts));
+        assert_eq!(parse_time("1795862484.371461"), Some(ts));
+        assert_eq!(parse_time("nonsense"), None);
+    }
+
+    #[test]
+    fn key_is_canonical() {
+        let x = Endpoint {
+            ip: "10.0.0.1".parse().unwrap(),
+            port: 5,
+        };
+        let y = Endpoint {
+            ip: "10.0.0.2".parse().unwrap(),
+            port: 80,
+        };
+        let (k1, s1) = FlowKey::new(6, 0, x, y);
+        let (k2, s2) = FlowKey::new(6, 0, y, x);
+        assert_eq!(k1, k2);
+        assert!(s1 && !s2);
+    }
+}

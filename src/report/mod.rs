@@ -1,0 +1,91 @@
+//! Renders results; computes nothing. One immutable, pre-sorted [`Report`] is
+//! written by the terminal, JSON and CSV writers. Every string that came from a
+//! capture (names, file names) is escaped by the writer that prints it.
+
+pub mod csv_out;
+pub mod flows_out;
+pub mod json;
+pub mod terminal;
+
+use crate::attribution::Ledger;
+use crate::evidence::Assessment;
+use crate::input::InputSummary;
+use crate::model::{DirStats, DirectionReason, Endpoint, Ts};
+use serde::Serialize;
+
+/// Bumped when a field changes meaning or disappears; additions keep it.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// The case as it was applied (after merging case file and flags).
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseEcho {
+    pub internal_networks: Vec<String>,
+    pub scope: Vec<String>,
+    pub scope_default: bool,
+    pub allowlist: Vec<String>,
+    pub threshold_bytes: u64,
+    pub threshold_source: &'static str,
+    pub case_file: Option<String>,
+    pub case_file_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Totals {
+    pub outbound: DirStats,
+    pub inbound: DirStats,
+    pub outbound_unallowed: DirStats,
+    pub internal_ip_bytes: u64,
+    pub external_only_ip_bytes: u64,
+    pub outer_flows: u64,
+    pub inner_flows: u64,
+    pub uncertain_direction_flows: u64,
+    pub internal_hosts_seen: u64,
+}
+
+/// One row of `exfilcheck flows` and of flows.csv.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowRow {
+    pub uid: String,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub ts: Ts,
+    pub ts_ns: Ts,
+    pub duration_ns: i64,
+    pub proto: &'static str,
+    pub ip_proto: u8,
+    pub orig: Endpoint,
+    pub resp: Endpoint,
+    pub orig_stats: DirStats,
+    pub resp_stats: DirStats,
+    pub local_orig: bool,
+    pub local_resp: bool,
+    pub direction: DirectionReason,
+    pub tunnel_parent: Option<String>,
+    pub file: String,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub server_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema_version: &'static str,
+    pub tool: ToolInfo,
+    pub verdict: &'static str,
+    #[serde(flatten)]
+    pub assessment: Assessment,
+    pub case: CaseEcho,
+    pub totals: Totals,
+    pub inputs: Vec<InputSummary>,
+    pub ledger: Ledger,
+}
+
+/// Human-readable size (binary units), e.g. `39.1 MiB`.
+pub fn human(n: u64) -> String {
+    crate::evidence::human(n)
+}
