@@ -141,8 +141,9 @@ pub fn sanitize_bytes(b: &[u8]) -> String {
 /// leading apostrophe. Applied to text cells only, never to numbers.
 pub fn csv_text(s: &str) -> Cow<'_, str> {
     let s = sanitize(s);
+    // A lone "-" (Zeek's unset marker, stdin) cannot be a formula.
     match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if s.len() > 1 => Cow::Owned(format!("'{s}")),
         _ => s,
     }
 }

@@ -57,6 +57,10 @@ pub fn parse_time(s: &str) -> Option<Ts> {
     secs.checked_mul(NS_PER_SEC)?.checked_add(ns)
 }
 
+/// Link types the decoder understands: Ethernet (1), raw IP (12, 14, 101, 228,
+/// 229), BSD null/loop (0, 108), Linux SLL (113) and SLL2 (276), NFLOG (239).
+pub const SUPPORTED_LINKTYPES: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276];
+
 /// IP protocol numbers we name.
 pub mod proto {
     pub const ICMP: u8 = 1;

@@ -371,6 +371,10 @@ pub fn build(
             .then((a.host, a.dest).cmp(&(b.host, b.dest)))
     });
     // Per destination name.
+    let mut dest_hosts: BTreeMap<IpAddr, Vec<IpAddr>> = BTreeMap::new();
+    for p in &led.pairs {
+        dest_hosts.entry(p.dest).or_default().push(p.host);
+    }
     let mut by_name: BTreeMap<String, (NameRow, BTreeSet<IpAddr>)> = BTreeMap::new();
     for d in &led.destinations {
         for n in &d.names {
@@ -390,8 +394,8 @@ pub fn build(
                 row.dests.push(d.dest);
                 row.out.add(&d.out);
             }
-            for p in led.pairs.iter().filter(|p| p.dest == d.dest) {
-                hs.insert(p.host);
+            if let Some(h) = dest_hosts.get(&d.dest) {
+                hs.extend(h.iter().copied());
             }
         }
     }

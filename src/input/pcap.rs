@@ -8,7 +8,7 @@ use super::{
     Progress, RawPacket, Window,
 };
 use crate::diag::Weird;
-use crate::model::{NS_PER_SEC, Ts};
+use crate::model::{NS_PER_SEC, SUPPORTED_LINKTYPES, Ts};
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapNGPacketBlock;
 
@@ -70,7 +70,9 @@ pub fn parse(
         )),
     };
     reporter.finish(w.offset());
-    if let Err((offset, message)) = res {
+    if let Err((offset, message)) = res
+        && sum.error.is_none()
+    {
         fail(sum, offset, message);
     }
 }
@@ -153,6 +155,12 @@ fn parse_legacy(
     // The upper bits of the link-type field carry FCS length and flags (pcap spec).
     let linktype = linktype_raw & 0x0fff_ffff;
     sum.link_types.insert(linktype);
+    if !SUPPORTED_LINKTYPES.contains(&linktype) {
+        return Err((
+            20,
+            format!("unsupported link type {linktype} in the pcap file header"),
+        ));
+    }
     sum.interfaces.push(InterfaceInfo {
         section: 0,
         id: 0,
@@ -366,6 +374,18 @@ fn parse_pcapng(
                 let units = idb.ts_resolution().unwrap_or(0);
                 sum.link_types.insert(linktype);
                 let name = idb.if_name().and_then(|r| r.ok()).map(str::to_string);
+                if !SUPPORTED_LINKTYPES.contains(&linktype) && sum.error.is_none() {
+                    // Keep reading: other interfaces may be fine. Packets of this one
+                    // are counted and named as unknown_link_type weirds.
+                    sum.error = Some(InputError {
+                        offset: off,
+                        decompressed: w.is_stream(),
+                        message: format!(
+                            "unsupported link type {linktype} on pcapng interface {} (its packets are not decoded)",
+                            ifaces.len()
+                        ),
+                    });
+                }
                 sum.interfaces.push(InterfaceInfo {
                     section,
                     id: ifaces.len() as u32,

@@ -16,6 +16,30 @@ fn create(dir: &Path, name: &str) -> io::Result<csv::Writer<BufWriter<File>>> {
 }
 
 pub fn write(r: &Report, flows: &[FlowRow], dir: &Path) -> io::Result<()> {
+    write_tables(r, flows, dir).map_err(|e| match e {
+        CsvOrIo::Io(e) => e,
+        CsvOrIo::Csv(e) => flows_out::csv_io(e),
+    })
+}
+
+enum CsvOrIo {
+    Io(io::Error),
+    Csv(csv::Error),
+}
+
+impl From<io::Error> for CsvOrIo {
+    fn from(e: io::Error) -> Self {
+        CsvOrIo::Io(e)
+    }
+}
+
+impl From<csv::Error> for CsvOrIo {
+    fn from(e: csv::Error) -> Self {
+        CsvOrIo::Csv(e)
+    }
+}
+
+fn write_tables(r: &Report, flows: &[FlowRow], dir: &Path) -> Result<(), CsvOrIo> {
     std::fs::create_dir_all(dir)?;
     let l = &r.ledger;
     let mut w = create(dir, "hosts.csv")?;
@@ -152,5 +176,5 @@ pub fn write(r: &Report, flows: &[FlowRow], dir: &Path) -> io::Result<()> {
     }
     w.flush()?;
     let mut f = BufWriter::new(File::create(dir.join("flows.csv"))?);
-    flows_out::write(flows, FlowFormat::Csv, &mut f)
+    Ok(flows_out::write(flows, FlowFormat::Csv, &mut f)?)
 }

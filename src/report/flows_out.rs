@@ -85,13 +85,21 @@ fn cells(r: &FlowRow, csv: bool) -> [String; 25] {
     ]
 }
 
+/// Unwraps the I/O error inside a csv error, so a broken pipe stays a broken pipe.
+pub fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        k => std::io::Error::other(format!("{k:?}")),
+    }
+}
+
 pub fn write(rows: &[FlowRow], fmt: FlowFormat, out: &mut dyn Write) -> std::io::Result<()> {
     match fmt {
         FlowFormat::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record(COLUMNS)?;
+            w.write_record(COLUMNS).map_err(csv_io)?;
             for r in rows {
-                w.write_record(cells(r, true))?;
+                w.write_record(cells(r, true)).map_err(csv_io)?;
             }
             w.flush()?;
         }

@@ -197,10 +197,10 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
     }
     if !l.pairs.is_empty() {
         writeln!(out, "Outbound by host and destination (top {top})")?;
+        let by_dest: std::collections::BTreeMap<_, _> = l.destinations.iter().map(|d| (d.dest, d)).collect();
         let names = |ip: &std::net::IpAddr| -> String {
-            l.destinations
-                .iter()
-                .find(|d| d.dest == *ip)
+            by_dest
+                .get(ip)
                 .map(|d| {
                     let v: Vec<String> = d
                         .names

@@ -1,0 +1,10 @@
+//! One integration test binary; one module per area.
+
+mod util;
+
+mod accounting;
+mod bad_input;
+mod cli;
+mod determinism;
+mod lab;
+mod zeek;
