@@ -49,6 +49,32 @@ impl PacketSink for Sink<'_> {
     }
 }
 
+fn parse_all(
+    cfg: &InputConfig,
+    window: Option<(Ts, Ts)>,
+    inc: &(dyn Fn(u64) + Sync),
+) -> Vec<(InputSummary, FlowOutput)> {
+    cfg.inputs
+        .par_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let mut sink = Sink {
+                table: FlowTable::new(i),
+                weirds: Weirds::default(),
+                window,
+                outside: 0,
+                _p: std::marker::PhantomData,
+            };
+            let mut summary = input::read_input(path, &mut sink, inc);
+            let out = sink.table.finish();
+            summary.weirds.merge(&sink.weirds);
+            summary.weirds.merge(&out.weirds);
+            summary.weirds.add_n("outside_window", sink.outside);
+            (summary, out)
+        })
+        .collect()
+}
+
 pub struct Analysed {
     pub inputs: Vec<InputSummary>,
     pub flows: Vec<Flow>,
@@ -73,32 +99,21 @@ pub fn analyse_inputs(cfg: &InputConfig, window: Option<(Ts, Ts)>) -> io::Result
         builder = builder.num_threads(n);
     }
     let pool = builder.build().map_err(io::Error::other)?;
-    let results: Vec<(InputSummary, FlowOutput)> = pool.install(|| {
-        cfg.inputs
-            .par_iter()
-            .enumerate()
-            .map(|(i, path)| {
-                let mut sink = Sink {
-                    table: FlowTable::new(i),
-                    weirds: Weirds::default(),
-                    window,
-                    outside: 0,
-                    _p: std::marker::PhantomData,
-                };
-                let mut summary = input::read_input(path, &mut sink, &inc);
-                let out = sink.table.finish();
-                summary.weirds.merge(&sink.weirds);
-                summary.weirds.merge(&out.weirds);
-                summary.weirds.add_n("outside_window", sink.outside);
-                (summary, out)
-            })
-            .collect()
-    });
+    let (hashes, results): (Vec<Option<String>>, Vec<(InputSummary, FlowOutput)>) =
+        pool.install(|| {
+            rayon::join(
+                || cfg.inputs.par_iter().map(input::hash_file).collect(),
+                || parse_all(cfg, window, &inc),
+            )
+        });
     progress.finish();
     let mut inputs = Vec::with_capacity(results.len());
     let mut flows = Vec::new();
     let mut names = Vec::new();
-    for (s, o) in results {
+    for ((mut s, o), h) in results.into_iter().zip(hashes) {
+        if let Some(h) = h {
+            s.sha256 = h;
+        }
         inputs.push(s);
         flows.extend(o.flows);
         names.extend(o.names);
@@ -214,7 +229,11 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     };
     let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows);
     let verdict = assessment.verdict;
-    let rows = flow_rows(&a, &cfg.input);
+    let rows = if cfg.csv.is_some() {
+        flow_rows(&a, &cfg.input)
+    } else {
+        Vec::new()
+    };
     let totals = Totals {
         outbound: ledger.total_out,
         inbound: ledger.total_in,

@@ -15,7 +15,10 @@ fn tshark_dirs(tsv: &Path) -> BTreeMap<(String, String), u64> {
         }
         let p: Vec<&str> = line.split('\t').collect();
         if p.len() >= 6 && !p[0].is_empty() {
-            d.insert((p[0].to_lowercase(), p[1].to_lowercase()), p[4].parse().unwrap());
+            d.insert(
+                (p[0].to_lowercase(), p[1].to_lowercase()),
+                p[4].parse().unwrap(),
+            );
         }
     }
     d
@@ -55,7 +58,10 @@ fn check_root(root: &Path) -> usize {
                 // IPv6 jumbogram: tshark counts the IPv6 payload-length field (0) + 40;
                 // we count the Jumbo Payload option's length (65536) + 40, what crossed the wire.
                 "the-tcpdump-group__ipv6_jumbogram_1.pcap" => {
-                    let k = ("2200::244:212:3fff:feae:22f7".to_string(), "2200::240:2:0:0:4".to_string());
+                    let k = (
+                        "2200::244:212:3fff:feae:22f7".to_string(),
+                        "2200::240:2:0:0:4".to_string(),
+                    );
                     assert_eq!(want.get(&k), Some(&40));
                     assert_eq!(got.get(&k), Some(&(40 + 65536)));
                     continue;
@@ -76,7 +82,13 @@ fn check_root(root: &Path) -> usize {
                 let mut diff = Vec::new();
                 for k in want.keys().chain(got.keys()) {
                     if want.get(k) != got.get(k) {
-                        diff.push(format!("{}->{} tshark={:?} ours={:?}", k.0, k.1, want.get(k), got.get(k)));
+                        diff.push(format!(
+                            "{}->{} tshark={:?} ours={:?}",
+                            k.0,
+                            k.1,
+                            want.get(k),
+                            got.get(k)
+                        ));
                     }
                 }
                 diff.dedup();
@@ -84,7 +96,11 @@ fn check_root(root: &Path) -> usize {
             }
         }
     }
-    assert!(failures.is_empty(), "IP bytes differ from tshark:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "IP bytes differ from tshark:\n{}",
+        failures.join("\n")
+    );
     checked
 }
 
@@ -107,7 +123,10 @@ fn ip_bytes_equal_tshark_on_shared_traces() {
 #[test]
 fn unique_bytes_and_missed_bytes_on_bigtransfer() {
     let (rows, _) = flows(&testdata().join("pcap/zeek__ftp__bigtransfer.pcap"));
-    let r = rows.iter().find(|r| r["id.resp_p"] == "37150").expect("ftp-data flow");
+    let r = rows
+        .iter()
+        .find(|r| r["id.resp_p"] == "37150")
+        .expect("ftp-data flow");
     assert_eq!(num(r, "resp_bytes"), 5_416_666_670);
     assert_eq!(num(r, "missed_bytes"), 5_416_642_848);
     assert_eq!(num(r, "resp_payload_bytes"), 23_822);
@@ -119,8 +138,12 @@ fn unique_bytes_and_missed_bytes_on_bigtransfer() {
 /// falls back to the wire length (as tshark does).
 #[test]
 fn truncated_and_tso_packets_count_what_crossed_the_wire() {
-    let (rows, _) = flows(&testdata().join("pcapng/zeek__trunc__ip-discarder-truncated-tcp-oob.pcapng"));
-    assert_eq!(num(&rows[0], "orig_ip_bytes") + num(&rows[0], "resp_ip_bytes"), 40);
+    let (rows, _) =
+        flows(&testdata().join("pcapng/zeek__trunc__ip-discarder-truncated-tcp-oob.pcapng"));
+    assert_eq!(
+        num(&rows[0], "orig_ip_bytes") + num(&rows[0], "resp_ip_bytes"),
+        40
+    );
     let (rows, _) = flows(&testdata().join("pcap/the-tcpdump-group__bigtcp-ipv4-vxlan-ipv4.pcap"));
     let outer: u64 = rows
         .iter()
@@ -131,13 +154,18 @@ fn truncated_and_tso_packets_count_what_crossed_the_wire() {
     let inner: Vec<&Row> = rows.iter().filter(|r| r["tunnel_parent"] != "-").collect();
     assert_eq!(inner.len(), 1, "the VXLAN inner flow is recorded");
     let parent = &inner[0]["tunnel_parent"];
-    assert!(rows.iter().any(|r| &r["uid"] == parent), "tunnel_parent names an outer flow");
+    assert!(
+        rows.iter().any(|r| &r["uid"] == parent),
+        "tunnel_parent names an outer flow"
+    );
 }
 
 /// Fragments: every fragment's bytes go to the flow of the first fragment.
 #[test]
 fn fragments_join_their_flow() {
-    let (rows, _) = flows(&testdata().join("pcap/OISF__defrag__bug-6887-defrag-ipv4-tcp-syn__frag-ip-tcp-syn.pcap"));
+    let (rows, _) = flows(
+        &testdata().join("pcap/OISF__defrag__bug-6887-defrag-ipv4-tcp-syn__frag-ip-tcp-syn.pcap"),
+    );
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(num(&rows[0], "orig_pkts"), 3);
     assert_eq!(num(&rows[0], "orig_ip_bytes"), 84);

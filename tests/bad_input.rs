@@ -41,13 +41,25 @@ fn check_bad(bad: &Path, expect_msg: &str, expect_offset: u64, name: &str) -> se
     let err = String::from_utf8_lossy(&o.stderr);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "exactly one error line: {err}");
-    assert!(lines[0].contains(&bad.display().to_string()), "names the file: {err}");
+    assert!(
+        lines[0].contains(&bad.display().to_string()),
+        "names the file: {err}"
+    );
     assert!(lines[0].contains(expect_msg), "says what: {err}");
-    assert!(lines[0].contains(&format!("byte offset {expect_offset}")), "names the offset: {err}");
+    assert!(
+        lines[0].contains(&format!("byte offset {expect_offset}")),
+        "names the offset: {err}"
+    );
     let v = json(&out);
     assert_eq!(v["verdict"], "INCONCLUSIVE");
     assert_eq!(v["inputs"][0]["error"]["offset"], expect_offset);
-    assert!(v["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "INPUT_FAILED"));
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "INPUT_FAILED")
+    );
     // The good input was analysed in full.
     assert_eq!(v["inputs"][1]["packets"], 136);
     assert!(v["inputs"][1]["error"].is_null());
@@ -76,7 +88,10 @@ fn truncated_last_record() {
     let last = *offs.last().unwrap();
     let p = write(&d, "cut.pcap", &b[..b.len() - 10]);
     let v = check_bad(&p, "truncated last record", last as u64, "trunc-r");
-    assert_eq!(v["inputs"][0]["packets"], 135, "all complete records were read");
+    assert_eq!(
+        v["inputs"][0]["packets"], 135,
+        "all complete records were read"
+    );
 }
 
 #[test]
@@ -93,7 +108,8 @@ fn absurd_caplen() {
 #[test]
 fn broken_pcapng_block() {
     let d = tempdir("ng");
-    let mut b = std::fs::read(testdata().join("pcapng/zeek__pcapng-multi-interface.pcapng")).unwrap();
+    let mut b =
+        std::fs::read(testdata().join("pcapng/zeek__pcapng-multi-interface.pcapng")).unwrap();
     // Walk to the third block and give it an impossible length (not a multiple of 4).
     let mut off = 0;
     for _ in 0..2 {
@@ -124,7 +140,12 @@ fn shipped_corrupt_files_fail_visibly() {
         ("pcapng/the-tcpdump-group__empty.pcapng", 0),
     ] {
         let o = run_paths(&["flows"], &[&testdata().join(name)]);
-        assert_eq!(o.status.code(), Some(code), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 

@@ -11,9 +11,15 @@ fn help_and_version() {
         assert!(s.contains(w), "help mentions {w}");
     }
     assert!(run(&["--version"]).status.success());
-    assert_eq!(run(&["analyze"]).status.code(), Some(2), "missing input is a usage error");
     assert_eq!(
-        run(&["analyze", "x.pcap", "--window", "yesterday"]).status.code(),
+        run(&["analyze"]).status.code(),
+        Some(2),
+        "missing input is a usage error"
+    );
+    assert_eq!(
+        run(&["analyze", "x.pcap", "--window", "yesterday"])
+            .status
+            .code(),
         Some(2)
     );
 }
@@ -24,20 +30,42 @@ fn init_writes_a_case_file_that_analyze_reads() {
     let case = d.join("case.toml");
     let o = run(&["init", "-o", case.to_str().unwrap()]);
     assert!(o.status.success());
-    assert_eq!(run(&["init", "-o", case.to_str().unwrap()]).status.code(), Some(2), "no overwrite");
+    assert_eq!(
+        run(&["init", "-o", case.to_str().unwrap()]).status.code(),
+        Some(2),
+        "no overwrite"
+    );
     let text = std::fs::read_to_string(&case).unwrap();
     // Fill in the commented template as an analyst would.
     let filled = text
-        .replace("# internal = [\"10.0.0.0/8\", \"192.168.0.0/16\"]", "internal = [\"141.142.0.0/16\"]")
-        .replace("# hosts = [\"10.20.1.10\"]", "hosts = [\"141.142.220.118\"]")
+        .replace(
+            "# internal = [\"10.0.0.0/8\", \"192.168.0.0/16\"]",
+            "internal = [\"141.142.0.0/16\"]",
+        )
+        .replace(
+            "# hosts = [\"10.20.1.10\"]",
+            "hosts = [\"141.142.220.118\"]",
+        )
         .replace("# threshold = \"1MiB\"", "threshold = \"4KiB\"");
     std::fs::write(&case, filled).unwrap();
     let j = d.join("r.json");
     let o = run_paths(
-        &["analyze", "--quiet", "--case", case.to_str().unwrap(), "--json", j.to_str().unwrap()],
+        &[
+            "analyze",
+            "--quiet",
+            "--case",
+            case.to_str().unwrap(),
+            "--json",
+            j.to_str().unwrap(),
+        ],
         &[&testdata().join("pcap/zeek__wikipedia.pcap")],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v = json(&j);
     assert_eq!(v["verdict"], "CONTRADICTED");
     assert_eq!(v["case"]["threshold_bytes"], 4096);
@@ -45,7 +73,14 @@ fn init_writes_a_case_file_that_analyze_reads() {
     assert_eq!(v["reasons"][0]["host"], "141.142.220.118");
     // A flag wins over the case file.
     let o = run_paths(
-        &["analyze", "--quiet", "--case", case.to_str().unwrap(), "--threshold", "1MiB"],
+        &[
+            "analyze",
+            "--quiet",
+            "--case",
+            case.to_str().unwrap(),
+            "--threshold",
+            "1MiB",
+        ],
         &[&testdata().join("pcap/zeek__wikipedia.pcap")],
     );
     assert_eq!(o.status.code(), Some(0));
@@ -56,7 +91,14 @@ fn report_lists_names_and_inputs() {
     let d = tempdir("names");
     let j = d.join("r.json");
     let o = run_paths(
-        &["analyze", "--quiet", "--internal", "141.142.0.0/16", "--json", j.to_str().unwrap()],
+        &[
+            "analyze",
+            "--quiet",
+            "--internal",
+            "141.142.0.0/16",
+            "--json",
+            j.to_str().unwrap(),
+        ],
         &[&testdata().join("pcap/zeek__wikipedia.pcap")],
     );
     assert_eq!(o.status.code(), Some(0));
@@ -64,20 +106,42 @@ fn report_lists_names_and_inputs() {
     assert_eq!(v["schema_version"], "1.0");
     assert_eq!(v["verdict"], "SUPPORTED");
     let inp = &v["inputs"][0];
-    assert_eq!(inp["sha256"], "11d2ce14fcb893f3ca6d77a02344fdb1d087b1546b53fffb64b836943a1113b6");
+    assert_eq!(
+        inp["sha256"],
+        "11d2ce14fcb893f3ca6d77a02344fdb1d087b1546b53fffb64b836943a1113b6"
+    );
     assert_eq!(inp["packets"], 136);
     assert_eq!(inp["format"], "pcap");
     // Names learned from DNS answers and HTTP Host headers in the capture.
     let dests = v["ledger"]["destinations"].as_array().unwrap();
     let names: Vec<String> = dests
         .iter()
-        .flat_map(|d| d["names"].as_array().unwrap().iter().map(|n| format!("{}:{}", n["source"].as_str().unwrap(), n["name"].as_str().unwrap())))
+        .flat_map(|d| {
+            d["names"].as_array().unwrap().iter().map(|n| {
+                format!(
+                    "{}:{}",
+                    n["source"].as_str().unwrap(),
+                    n["name"].as_str().unwrap()
+                )
+            })
+        })
         .collect();
-    assert!(names.iter().any(|n| n.starts_with("dns:") && n.contains("wikimedia.org")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("http_host:")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("dns:") && n.contains("wikimedia.org")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("http_host:")),
+        "{names:?}"
+    );
     // Totals: outbound equals the sum over hosts.
     let hosts = v["ledger"]["hosts"].as_array().unwrap();
-    let sum: u64 = hosts.iter().map(|h| h["out"]["ip_bytes"].as_u64().unwrap()).sum();
+    let sum: u64 = hosts
+        .iter()
+        .map(|h| h["out"]["ip_bytes"].as_u64().unwrap())
+        .sum();
     assert_eq!(v["totals"]["outbound"]["ip_bytes"].as_u64().unwrap(), sum);
 }
 
@@ -104,7 +168,11 @@ fn flows_formats() {
     let n = String::from_utf8_lossy(&js.stdout).lines().count();
     let (rows, _) = flows(&p);
     assert_eq!(n, rows.len());
-    assert_eq!(rows.len(), 34, "the Zeek opt.basic baseline has 34 connections too");
+    assert_eq!(
+        rows.len(),
+        34,
+        "the Zeek opt.basic baseline has 34 connections too"
+    );
     for r in &rows {
         assert!(["syn", "synack", "port", "first"].contains(&r["direction"].as_str()));
         assert!(num(r, "first_frame") >= 1 && num(r, "last_frame") >= num(r, "first_frame"));

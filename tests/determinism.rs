@@ -9,8 +9,18 @@ fn analyze_json(inputs: &[PathBuf], threads: &str, name: &str) -> (Vec<u8>, Vec<
     let d = tempdir(name);
     let j = d.join("r.json");
     let c = d.join("csv");
-    let mut args: Vec<String> = vec!["analyze".into(), "--quiet".into(), "-j".into(), threads.into()];
-    args.extend(["--json".into(), j.display().to_string(), "--csv".into(), c.display().to_string()]);
+    let mut args: Vec<String> = vec![
+        "analyze".into(),
+        "--quiet".into(),
+        "-j".into(),
+        threads.into(),
+    ];
+    args.extend([
+        "--json".into(),
+        j.display().to_string(),
+        "--csv".into(),
+        c.display().to_string(),
+    ]);
     args.extend(inputs.iter().map(|p| p.display().to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     run(&refs);
@@ -51,20 +61,31 @@ fn compressed_and_stdin_inputs_give_the_same_flows() {
     let gz = d.join("w.pcap.gz");
     if have("gzip") {
         let o = Command::new("sh")
-            .args(["-c", &format!("gzip -c '{}' > '{}'", src.display(), gz.display())])
+            .args([
+                "-c",
+                &format!("gzip -c '{}' > '{}'", src.display(), gz.display()),
+            ])
             .status()
             .unwrap();
         assert!(o.success());
     } else {
         use std::io::Write;
-        let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
         e.write_all(&std::fs::read(&src).unwrap()).unwrap();
         e.finish().unwrap();
     }
     assert_eq!(rows_without_file(&gz), want, "gzip");
     let zst = d.join("w.pcap.zst");
     if have("zstd") {
-        let o = Command::new("zstd").args(["-q", "-f", "-o"]).arg(&zst).arg(&src).status().unwrap();
+        let o = Command::new("zstd")
+            .args(["-q", "-f", "-o"])
+            .arg(&zst)
+            .arg(&src)
+            .status()
+            .unwrap();
         assert!(o.success());
     } else {
         eprintln!("NOTICE: zstd not installed; compressing with ruzstd instead");
@@ -109,7 +130,12 @@ fn pcap_and_pcapng_of_the_same_packets_give_the_same_flows() {
         let src = testdata().join("pcap/zeek__tunnels__gre-sample.pcap");
         let d = tempdir("editcap");
         let ng = d.join("g.pcapng");
-        let ok = Command::new("editcap").args(["-F", "pcapng"]).arg(&src).arg(&ng).status().unwrap();
+        let ok = Command::new("editcap")
+            .args(["-F", "pcapng"])
+            .arg(&src)
+            .arg(&ng)
+            .status()
+            .unwrap();
         assert!(ok.success());
         assert_eq!(rows_without_file(&src), rows_without_file(&ng));
     } else {

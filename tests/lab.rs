@@ -12,7 +12,11 @@ fn labels(dir: &Path) -> Value {
 
 fn case_args(l: &Value) -> Vec<String> {
     let mut a = Vec::new();
-    for (flag, key) in [("--internal", "internal_networks"), ("--scope", "sensitive_hosts"), ("--allow", "allowlist")] {
+    for (flag, key) in [
+        ("--internal", "internal_networks"),
+        ("--scope", "sensitive_hosts"),
+        ("--allow", "allowlist"),
+    ] {
         for v in l[key].as_array().into_iter().flatten() {
             a.push(flag.to_string());
             a.push(v.as_str().unwrap().to_string());
@@ -45,7 +49,10 @@ fn lab() -> Option<PathBuf> {
 }
 
 fn host_row<'a>(v: &'a Value, host: &str) -> Option<&'a Value> {
-    v["ledger"]["hosts"].as_array()?.iter().find(|h| h["host"] == host)
+    v["ledger"]["hosts"]
+        .as_array()?
+        .iter()
+        .find(|h| h["host"] == host)
 }
 
 #[test]
@@ -87,14 +94,21 @@ fn bulk_upload_is_contradicted_with_the_right_bytes() {
     // Ground truth: 20,000,000 B by HTTP POST + 20,971,520 B by scp, plus protocol
     // overhead; retransmissions are counted once in `bytes`.
     let app = db["out_unallowed"]["bytes"].as_u64().unwrap();
-    assert!(app >= l["ground_truth"]["exfiltrated_bytes"].as_u64().unwrap_or(40_971_520));
+    assert!(
+        app >= l["ground_truth"]["exfiltrated_bytes"]
+            .as_u64()
+            .unwrap_or(40_971_520)
+    );
     let r = &v["reasons"][0];
     assert_eq!(r["code"], "OUTBOUND_ABOVE_THRESHOLD");
     assert_eq!(r["host"], "10.20.1.10");
     assert_eq!(r["destination"], "203.0.113.66");
     let rf = &r["references"][0];
     assert!(rf["first_frame"].as_u64().unwrap() >= 1);
-    assert_eq!(rf["display_filter"], "ip.src==10.20.1.10 && ip.dst==203.0.113.66");
+    assert_eq!(
+        rf["display_filter"],
+        "ip.src==10.20.1.10 && ip.dst==203.0.113.66"
+    );
 }
 
 #[test]
@@ -109,7 +123,10 @@ fn allowed_backup_is_supported_only_with_the_allowlist() {
     assert_eq!(db["out"]["ip_bytes"], allowed["ip_bytes"]);
     assert_eq!(db["out_unallowed"]["ip_bytes"], 0);
     // Without the allowlist the same transfer contradicts the claim.
-    let args: Vec<String> = case_args(&l).into_iter().filter(|a| !a.contains("198.51.100.50") && a != "--allow").collect();
+    let args: Vec<String> = case_args(&l)
+        .into_iter()
+        .filter(|a| !a.contains("198.51.100.50") && a != "--allow")
+        .collect();
     let v = analyze(&d.join("capture.pcap"), &args, "06b");
     assert_eq!(v["verdict"], "CONTRADICTED");
 }
@@ -122,10 +139,20 @@ fn coverage_gap_scenarios() {
     for cap in ["capture.pcap", "capture.pcapng"] {
         let v = analyze(&d.join("total").join(cap), &case_args(&l), "07t");
         assert_eq!(v["verdict"], "INCONCLUSIVE", "{cap}");
-        assert!(v["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "WINDOW_NOT_COVERED"));
+        assert!(
+            v["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "WINDOW_NOT_COVERED")
+        );
     }
     let l = labels(&d.join("partial"));
-    let v = analyze(&d.join("partial").join("capture.pcap"), &case_args(&l), "07p");
+    let v = analyze(
+        &d.join("partial").join("capture.pcap"),
+        &case_args(&l),
+        "07p",
+    );
     assert_eq!(v["verdict"], "CONTRADICTED");
 }
 
@@ -138,7 +165,10 @@ fn window_flag_limits_the_analysis() {
     let first = l["capture"]["first_packet"].as_str().unwrap();
     let mut args = case_args(&l);
     args.push("--window".into());
-    args.push(format!("{first}..{}", l["capture"]["first_epoch"].as_f64().unwrap() + 0.5));
+    args.push(format!(
+        "{first}..{}",
+        l["capture"]["first_epoch"].as_f64().unwrap() + 0.5
+    ));
     let v = analyze(&d.join("capture.pcap"), &args, "02w");
     assert_ne!(v["verdict"], "CONTRADICTED");
     assert_eq!(v["coverage"]["window_source"], "given");

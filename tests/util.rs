@@ -57,7 +57,10 @@ pub fn parse_csv(bytes: &[u8]) -> Vec<Row> {
     r.records()
         .map(|rec| {
             let rec = rec.expect("csv record");
-            head.iter().map(|h| h.to_string()).zip(rec.iter().map(|v| v.to_string())).collect()
+            head.iter()
+                .map(|h| h.to_string())
+                .zip(rec.iter().map(|v| v.to_string()))
+                .collect()
         })
         .collect()
 }
@@ -75,7 +78,12 @@ pub fn num(r: &Row, k: &str) -> u64 {
 /// Files under `dir` (one level), sorted.
 pub fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

@@ -5,9 +5,10 @@
 pub mod netscope;
 
 use crate::model::{DirStats, Flow, NameObservation, Ts};
+use foldhash::fast::FixedState;
 use netscope::{AddrClass, Allowlist, Netscope};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 /// A name of a destination and how it was learned.
@@ -75,7 +76,7 @@ pub struct PairRow {
     pub inb: DirStats,
     pub flows: u64,
     /// Responder ports of flows the internal host originated (services used).
-    pub dest_ports: Vec<(String, u16)>,
+    pub dest_ports: Vec<(&'static str, u16)>,
     #[serde(serialize_with = "crate::model::ser_ts")]
     pub first_ts: Ts,
     #[serde(serialize_with = "crate::model::ser_ts")]
@@ -129,7 +130,7 @@ fn add_ts(first: &mut Ts, last: &mut Ts, f: &Flow, fresh: bool) {
 type NamesOfIp = BTreeMap<(String, &'static str), (Ts, usize, u64)>;
 type PairAcc = (
     PairRow,
-    BTreeSet<(String, u16)>,
+    BTreeSet<(&'static str, u16)>,
     BTreeMap<usize, (u64, u64)>,
 );
 
@@ -141,7 +142,7 @@ pub fn build(
     allow: &Allowlist,
 ) -> Ledger {
     // Names per IP: DNS answers, plus SNI and HTTP Host of flows to that IP.
-    let mut names_by_ip: BTreeMap<IpAddr, NamesOfIp> = BTreeMap::new();
+    let mut names_by_ip: HashMap<IpAddr, NamesOfIp, FixedState> = HashMap::default();
     for n in names {
         let e = names_by_ip
             .entry(n.ip)
@@ -184,10 +185,13 @@ pub fn build(
     };
 
     let mut led = Ledger::default();
-    let mut hosts: BTreeMap<IpAddr, (HostRow, BTreeSet<IpAddr>)> = BTreeMap::new();
-    let mut dests: BTreeMap<IpAddr, (DestRow, BTreeSet<IpAddr>)> = BTreeMap::new();
-    let mut pairs: BTreeMap<(IpAddr, IpAddr), PairAcc> = BTreeMap::new();
-    let mut allowed_cache: BTreeMap<IpAddr, Option<String>> = BTreeMap::new();
+    // Hash maps for speed; every table is sorted by a total order before it is used.
+    let mut hosts: HashMap<IpAddr, (HostRow, HashSet<IpAddr, FixedState>), FixedState> =
+        HashMap::default();
+    let mut dests: HashMap<IpAddr, (DestRow, HashSet<IpAddr, FixedState>), FixedState> =
+        HashMap::default();
+    let mut pairs: HashMap<(IpAddr, IpAddr), PairAcc, FixedState> = HashMap::default();
+    let mut allowed_cache: HashMap<IpAddr, Option<String>, FixedState> = HashMap::default();
 
     for f in flows {
         if f.key.depth > 0 {
@@ -249,7 +253,7 @@ pub fn build(
                     first_ts: 0,
                     last_ts: 0,
                 },
-                BTreeSet::new(),
+                HashSet::default(),
             )
         });
         h.out.add(&out);
@@ -275,7 +279,7 @@ pub fn build(
                     first_ts: 0,
                     last_ts: 0,
                 },
-                BTreeSet::new(),
+                HashSet::default(),
             )
         });
         d.out.add(&out);
@@ -307,10 +311,7 @@ pub fn build(
         p.inb.add(&inb);
         p.flows += 1;
         if f.orig.ip == host {
-            ports.insert((
-                crate::model::proto_name(f.key.proto).to_string(),
-                f.resp.port,
-            ));
+            ports.insert((crate::model::proto_name(f.key.proto), f.resp.port));
         }
         let fr = frames
             .entry(f.span.input)

@@ -451,7 +451,6 @@ pub fn read_input(
             let meta_len = file.metadata().map(|m| m.len()).unwrap_or(0);
             sum.size = meta_len;
             if meta_len == 0 {
-                sum.sha256 = sha256_hex(&[]);
                 sum.error = Some(InputError {
                     offset: 0,
                     decompressed: false,
@@ -472,37 +471,48 @@ pub fn read_input(
             };
             let data: &[u8] = &map;
             let comp = detect_compression(data);
-            let (hash, ()) = rayon::join(
-                || sha256_hex(data),
-                || match comp {
-                    Compression::None => {
-                        let mut w = Window::slice(data);
+            // The SHA-256 of plain files is computed by `hash_file`, concurrently
+            // with this parse (see app.rs), so hashing costs no wall time on 2+ cores.
+            match comp {
+                Compression::None => {
+                    let mut w = Window::slice(data);
+                    pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                }
+                Compression::Gzip => {
+                    let mut w = Window::stream(Box::new(flate2::read::MultiGzDecoder::new(data)));
+                    pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                }
+                Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(data) {
+                    Ok(d) => {
+                        let mut w = Window::stream(Box::new(d));
                         pcap::parse(&mut w, sink, &mut sum, comp, progress);
                     }
-                    Compression::Gzip => {
-                        let mut w =
-                            Window::stream(Box::new(flate2::read::MultiGzDecoder::new(data)));
-                        pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                    Err(e) => {
+                        sum.error = Some(InputError {
+                            offset: 0,
+                            decompressed: false,
+                            message: format!("bad zstd stream: {e}"),
+                        });
                     }
-                    Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(data) {
-                        Ok(d) => {
-                            let mut w = Window::stream(Box::new(d));
-                            pcap::parse(&mut w, sink, &mut sum, comp, progress);
-                        }
-                        Err(e) => {
-                            sum.error = Some(InputError {
-                                offset: 0,
-                                decompressed: false,
-                                message: format!("bad zstd stream: {e}"),
-                            });
-                        }
-                    },
                 },
-            );
-            sum.sha256 = hash;
+            }
         }
     }
     sum
+}
+
+/// SHA-256 of an input file as stored on disk (compressed files as they are).
+/// `None` for stdin, which `read_input` hashes as it reads.
+pub fn hash_file(path: &InputPath) -> Option<String> {
+    let InputPath::File(p) = path else {
+        return None;
+    };
+    let file = File::open(p).ok()?;
+    if file.metadata().ok()?.len() == 0 {
+        return Some(sha256_hex(&[]));
+    }
+    let map = map_file(&file).ok()?;
+    Some(sha256_hex(&map))
 }
 
 /// Memory-maps an evidence file read-only. Evidence files are not modified while

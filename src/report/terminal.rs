@@ -197,17 +197,20 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
     }
     if !l.pairs.is_empty() {
         writeln!(out, "Outbound by host and destination (top {top})")?;
-        let by_dest: std::collections::BTreeMap<_, _> = l.destinations.iter().map(|d| (d.dest, d)).collect();
+        let by_dest: std::collections::BTreeMap<_, _> =
+            l.destinations.iter().map(|d| (d.dest, d)).collect();
         let names = |ip: &std::net::IpAddr| -> String {
             by_dest
                 .get(ip)
                 .map(|d| {
-                    let v: Vec<String> = d
-                        .names
-                        .iter()
-                        .take(2)
-                        .map(|n| sanitize(&n.name).into_owned())
-                        .collect();
+                    let mut v: Vec<String> = Vec::new();
+                    for n in &d.names {
+                        let s = sanitize(&n.name).into_owned();
+                        if !v.contains(&s) {
+                            v.push(s);
+                        }
+                    }
+                    v.truncate(2);
                     v.join(",")
                 })
                 .unwrap_or_default()
