@@ -103,6 +103,12 @@ cat "$FILE" >/dev/null
 # ------------------------------------------------------------------ the commands
 WORK="$OUTDIR/bench-work-${SIZE}g"
 rm -rf "$WORK" && mkdir -p "$WORK" || die "cannot create $WORK"
+# Measure a snapshot of the binary, so a concurrent `cargo build` cannot swap it mid-run.
+EXF_BUILT=""
+if [[ -x "$EXF" ]] && "$EXF" --version 2>/dev/null | grep -q '^exfilcheck'; then
+    EXF_BUILT="$(date -u -r "$EXF" '+%Y-%m-%d %H:%M UTC')"
+    cp "$EXF" "$WORK/exfilcheck" && EXF="$WORK/exfilcheck"
+fi
 qF="$(printf %q "$FILE")"; qW="$(printf %q "$WORK")"; qX="$(printf %q "$EXF")"
 INTERNAL="--internal 10.0.0.0/8 --internal fd00::/8"
 
@@ -136,13 +142,14 @@ add ex-analyze-json exfilcheck '`exfilcheck analyze --quiet --json`' '0 1 3' "rm
     "$qX analyze $qF --quiet $INTERNAL --json $qW/report.json"
 
 have_tool() {
-    if [[ "$1" == exfilcheck ]]; then [[ -x "$EXF" ]]; else command -v "$1" >/dev/null 2>&1; fi
+    if [[ "$1" == exfilcheck ]]; then [[ -n "$EXF_BUILT" ]]; else command -v "$1" >/dev/null 2>&1; fi
 }
 in_list() { local x; for x in $2; do [[ "$x" == "$1" ]] && return 0; done; return 1; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) exit 1; if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 fmt() { awk -v x="$1" -v d="$2" 'BEGIN {printf "%.*f", d, x}'; }
 oneline() { printf '%s' "$1" | tr -s '\n\t|' '   ' | cut -c1-"${2:-120}" | sed 's/ *$//'; }
 
+declare -A VERDICT=([1]=CONTRADICTED [3]=INCONCLUSIVE)
 HAVE_HF=0; command -v hyperfine >/dev/null 2>&1 && HAVE_HF=1
 HAVE_TIME=0; [[ -x "$TIME_BIN" ]] && HAVE_TIME=1
 
@@ -153,7 +160,7 @@ for i in "${!NAMES[@]}"; do
     name="${NAMES[$i]}"; tool="${TOOLS[$i]}"; label="${LABELS[$i]}"; cmd="${CMDS[$i]}"
     prep="${PREPS[$i]}"; oks="${OKS[$i]}"; check="${CHECKS[$i]}"; note="${NOTES[$i]}"
     if ! have_tool "$tool"; then
-        if [[ "$tool" == exfilcheck ]]; then note="not measured: no binary at $EXF (cargo build --release)"
+        if [[ "$tool" == exfilcheck ]]; then note="not measured: no working exfilcheck binary at $EXF (cargo build --release)"
         else note="not measured: $tool not installed (Debian package ${PKG[$tool]:-?})"; fi
         row "$label" – – – – – – "$note"; log "$name: $note"; continue
     fi
@@ -176,6 +183,11 @@ for i in "${!NAMES[@]}"; do
     fi
     if [[ -n "$check" ]] && ! bash -c "$check"; then
         row "$label" – – – – – "$rss" "FAILED: exit $rc but output check failed ($check)"; log "$name: output check failed"; continue
+    fi
+
+    if [[ "$rc" != 0 ]]; then # accepted non-zero exit: exfilcheck's verdict
+        v=""; [[ "$tool" == exfilcheck ]] && v="${VERDICT[$rc]:-}"
+        note="exit $rc${v:+ = $v}${note:+; $note}"
     fi
 
     # Timed runs.
@@ -217,7 +229,7 @@ PY
         med="$(awk '{print $1}' "$WORK/$name.runs" | median)"
         lo="$(awk '{print $1}' "$WORK/$name.runs" | sort -g | head -n 1)"
         hi="$(awk '{print $1}' "$WORK/$name.runs" | sort -g | tail -n 1)"
-        cpu="$(awk '{print $2}' "$WORK/$name.runs" | median)"
+        cpu="$(awk '$2 != "nan" {s += $2; n++} END {if (n) print s / n; else print "nan"}' "$WORK/$name.runs")"
     fi
     if [[ -n "$bad" || -z "$med" ]]; then
         [[ "$bad" =~ ^[0-9]+$ ]] && bad="exit $bad in a timed run"
@@ -231,13 +243,13 @@ done
 
 # ------------------------------------------------------------------ report
 ver() { "$@" 2>/dev/null | grep -v 'Running as user' | head -n 1; }
-V_EXF="$( [[ -x "$EXF" ]] && ver "$EXF" --version || echo 'exfilcheck: not built')"
+V_EXF="exfilcheck: not built"; [[ -n "$EXF_BUILT" ]] && V_EXF="$(ver "$EXF" --version)"
 GIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 [[ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]] && GIT="$GIT+uncommitted changes"
-[[ -x "$EXF" ]] && V_EXF="$V_EXF (git $GIT, binary built $(date -u -r "$EXF" '+%Y-%m-%d %H:%M UTC'))"
+[[ -n "$EXF_BUILT" ]] && V_EXF="$V_EXF (git $GIT, binary built $EXF_BUILT)"
 V_TSH="$(command -v tshark >/dev/null && ver tshark --version | sed 's/ (Git.*//' || echo 'tshark: missing')"
 V_ARG="$(command -v argus >/dev/null && { argus -h 2>&1 | grep -m1 -i 'version' || true; } || echo 'argus: missing')"
-V_NFP="$(command -v nfpcapd >/dev/null && { nfpcapd -V 2>&1 | head -n 1 | sed 's/: Version:/ /' || true; } || echo 'nfpcapd: missing')"
+V_NFP="$(command -v nfpcapd >/dev/null && { nfpcapd -V 2>&1 | head -n 1 | sed 's/: Version: */ /' || true; } || echo 'nfpcapd: missing')"
 V_HF="$( ((HAVE_HF)) && ver hyperfine --version || echo 'hyperfine: missing (own timing loop)')"
 V_CAT="$(ver cat --version)"
 CPU="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: *//')"

@@ -83,7 +83,12 @@ pub struct Analysed {
 
 /// Reads and decodes every input in parallel; results are in input order and
 /// independent of the thread count.
-pub fn analyse_inputs(cfg: &InputConfig, window: Option<(Ts, Ts)>) -> io::Result<Analysed> {
+/// `hash`: compute the SHA-256 of every file (the report needs it; `flows` does not).
+pub fn analyse_inputs(
+    cfg: &InputConfig,
+    window: Option<(Ts, Ts)>,
+    hash: bool,
+) -> io::Result<Analysed> {
     let total: u64 = cfg
         .inputs
         .iter()
@@ -102,7 +107,13 @@ pub fn analyse_inputs(cfg: &InputConfig, window: Option<(Ts, Ts)>) -> io::Result
     let (hashes, results): (Vec<Option<String>>, Vec<(InputSummary, FlowOutput)>) =
         pool.install(|| {
             rayon::join(
-                || cfg.inputs.par_iter().map(input::hash_file).collect(),
+                || {
+                    if hash {
+                        cfg.inputs.par_iter().map(input::hash_file).collect()
+                    } else {
+                        vec![None; cfg.inputs.len()]
+                    }
+                },
                 || parse_all(cfg, window, &inc),
             )
         });
@@ -195,7 +206,7 @@ pub fn run_flows(
         Some(p) => open_out(p)?,
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    let a = analyse_inputs(cfg, None)?;
+    let a = analyse_inputs(cfg, None, false)?;
     let rows = flow_rows(&a, cfg);
     flows_out::write(&rows, format, &mut out)?;
     out.flush()?;
@@ -217,7 +228,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
         })?;
     }
-    let a = analyse_inputs(&cfg.input, cfg.window)?;
+    let a = analyse_inputs(&cfg.input, cfg.window, true)?;
     let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
     let vin = VerdictInputs {
         scope: &cfg.scope,

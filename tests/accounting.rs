@@ -171,3 +171,96 @@ fn fragments_join_their_flow() {
     assert_eq!(num(&rows[0], "orig_ip_bytes"), 84);
     assert_ne!(rows[0]["id.orig_p"], "0");
 }
+
+/// The input inventory (packets, SHA-256, first and last timestamp) equals what
+/// capinfos says about each file; this covers pcapng sections, interfaces with
+/// different link types, if_tsresol and if_tsoffset, and nanosecond pcap.
+fn check_capinfos(root: &Path) -> usize {
+    let exp = root.join("expected").join("tshark");
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for sub in ["pcap", "pcapng"] {
+        for path in files(&root.join(sub)) {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let Ok(text) = std::fs::read_to_string(exp.join(format!("{name}.capinfos.txt"))) else {
+                continue;
+            };
+            let field = |k: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            };
+            let d = tempdir("capinfos");
+            let j = d.join("r.json");
+            run_paths(
+                &["analyze", "--quiet", "--json", j.to_str().unwrap()],
+                &[&path],
+            );
+            let v = json(&j);
+            let inp = &v["inputs"][0];
+            if let Some(sha) = field("SHA256:") {
+                if inp["sha256"] != sha.as_str() {
+                    bad.push(format!("{name}: sha256"));
+                }
+            }
+            if text.contains("An error occurred") {
+                continue; // capinfos stopped early; our count is checked by the bad-input tests
+            }
+            if name == "the-tcpdump-group__timestamp_invalid_micro.pcap" {
+                // Microsecond fields of 1,000,000 and 2,147,483,648: tcpdump prints
+                // "invalid us"; we clamp into the second and count them.
+                assert_eq!(inp["weirds"]["invalid_timestamp"], 2);
+                assert_eq!(inp["last_ts"], "2014-12-09T17:16:10.999999Z");
+                checked += 1;
+                continue;
+            }
+            if let Some(n) = field("Number of packets:") {
+                let n: u64 = n.replace(' ', "").parse().unwrap_or(u64::MAX);
+                if inp["packets"].as_u64() != Some(n) {
+                    bad.push(format!(
+                        "{name}: packets capinfos {n} ours {}",
+                        inp["packets"]
+                    ));
+                }
+            }
+            for (k, ours) in [
+                ("First packet time:", &inp["first_ts"]),
+                ("Last packet time:", &inp["last_ts"]),
+            ] {
+                let Some(t) = field(k) else { continue };
+                if t == "n/a" {
+                    continue;
+                }
+                // capinfos: "2014-12-09 17:16:09.924505488" (UTC here); ours: RFC 3339 µs.
+                let (date, frac) = t.split_once('.').unwrap_or((&t, ""));
+                let want = format!(
+                    "{}.{:0<6}Z",
+                    date.replace(' ', "T"),
+                    &frac[..frac.len().min(6)]
+                );
+                if ours.as_str() != Some(want.as_str()) {
+                    bad.push(format!("{name}: {k} capinfos {t} ours {ours}"));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "inventory differs from capinfos:\n{}",
+        bad.join("\n")
+    );
+    checked
+}
+
+#[test]
+fn inventory_matches_capinfos_on_shipped_traces() {
+    let n = check_capinfos(&testdata());
+    assert!(n >= 70, "only {n} files checked");
+}
+
+#[test]
+fn inventory_matches_capinfos_on_shared_traces() {
+    if let Some(s) = shared("capinfos comparison on ../shared/testdata/public") {
+        check_capinfos(&s.join("testdata").join("public"));
+    }
+}

@@ -31,6 +31,8 @@ pub struct HostRow {
     pub inb: DirStats,
     /// Outbound to destinations not on the allowlist.
     pub out_unallowed: DirStats,
+    /// Outbound over inbound application bytes (None when nothing came in).
+    pub out_in_ratio: Option<f64>,
     pub flows: u64,
     pub destinations: u64,
     #[serde(serialize_with = "crate::model::ser_ts")]
@@ -248,6 +250,7 @@ pub fn build(
                     out: DirStats::default(),
                     inb: DirStats::default(),
                     out_unallowed: DirStats::default(),
+                    out_in_ratio: None,
                     flows: 0,
                     destinations: 0,
                     first_ts: 0,
@@ -325,6 +328,7 @@ pub fn build(
         .into_values()
         .map(|(mut h, d)| {
             h.destinations = d.len() as u64;
+            h.out_in_ratio = (h.inb.bytes > 0).then(|| h.out.bytes as f64 / h.inb.bytes as f64);
             h
         })
         .collect();

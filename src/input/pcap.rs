@@ -207,15 +207,20 @@ fn parse_legacy(
             ));
         }
         frame += 1;
+        // A fraction of a second that is not below one second is invalid (tcpdump
+        // prints "invalid us"); it is clamped into its second and counted, so an
+        // invalid value can move a packet by less than a second, never further.
         let frac_ns = if nanos {
             if ts_frac >= 1_000_000_000 {
                 sum.weirds.add(Weird::InvalidTimestamp);
+                999_999_999
+            } else {
+                i64::from(ts_frac)
             }
-            i64::from(ts_frac)
+        } else if ts_frac >= 1_000_000 {
+            sum.weirds.add(Weird::InvalidTimestamp);
+            999_999_000
         } else {
-            if ts_frac >= 1_000_000 {
-                sum.weirds.add(Weird::InvalidTimestamp);
-            }
             i64::from(ts_frac) * 1000
         };
         let ts = i64::from(ts_sec) * NS_PER_SEC + frac_ns;

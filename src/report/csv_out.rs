@@ -62,11 +62,9 @@ fn write_tables(r: &Report, flows: &[FlowRow], dir: &Path) -> Result<(), CsvOrIo
         "last_seen",
     ])?;
     for h in &l.hosts {
-        let ratio = if h.inb.bytes == 0 {
-            "-".to_string()
-        } else {
-            format!("{:.4}", h.out.bytes as f64 / h.inb.bytes as f64)
-        };
+        let ratio = h
+            .out_in_ratio
+            .map_or_else(|| "-".to_string(), |r| format!("{r:.4}"));
         w.write_record([
             h.host.to_string(),
             h.out.bytes.to_string(),

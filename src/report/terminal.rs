@@ -167,11 +167,8 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
                     human(h.out.bytes),
                     human(h.out.ip_bytes),
                     human(h.inb.bytes),
-                    if h.inb.bytes > 0 {
-                        format!("{:.2}", h.out.bytes as f64 / h.inb.bytes as f64)
-                    } else {
-                        "-".into()
-                    },
+                    h.out_in_ratio
+                        .map_or_else(|| "-".into(), |r| format!("{r:.2}")),
                     human(h.out_unallowed.bytes),
                     h.flows.to_string(),
                     h.destinations.to_string(),
