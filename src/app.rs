@@ -5,8 +5,10 @@
 use crate::attribution::{self, netscope::AddrClass};
 use crate::config::{AnalyzeConfig, InputConfig, MAX_GAP_NS};
 use crate::decode;
+use crate::detect::{self, DetectInput};
 use crate::diag::{Weirds, sanitize};
 use crate::evidence::{self, Verdict, VerdictInputs};
+use crate::flow::features::DnsAgg;
 use crate::flow::{FlowOutput, FlowTable};
 use crate::input::{self, InputPath, InputSummary, PacketSink, RawPacket};
 use crate::model::{Flow, NameObservation, Ts, flow_uid, proto_name};
@@ -79,6 +81,8 @@ pub struct Analysed {
     pub inputs: Vec<InputSummary>,
     pub flows: Vec<Flow>,
     pub names: Vec<NameObservation>,
+    /// DNS query statistics per (client, registered domain), merged over inputs.
+    pub dns: Vec<((std::net::IpAddr, String), DnsAgg)>,
 }
 
 /// Reads and decodes every input in parallel; results are in input order and
@@ -121,6 +125,8 @@ pub fn analyse_inputs(
     let mut inputs = Vec::with_capacity(results.len());
     let mut flows = Vec::new();
     let mut names = Vec::new();
+    let mut dns: std::collections::BTreeMap<(std::net::IpAddr, String), DnsAgg> =
+        std::collections::BTreeMap::new();
     for ((mut s, o), h) in results.into_iter().zip(hashes) {
         if let Some(h) = h {
             s.sha256 = h;
@@ -128,7 +134,12 @@ pub fn analyse_inputs(
         inputs.push(s);
         flows.extend(o.flows);
         names.extend(o.names);
+        for (k, agg) in o.dns {
+            let regdom = k.1.clone();
+            dns.entry(k).or_default().merge(agg, &regdom);
+        }
     }
+    let dns: Vec<_> = dns.into_iter().collect();
     flows.sort_by(|a, b| {
         (a.first_ts, a.span.input, a.span.first_frame, a.key).cmp(&(
             b.first_ts,
@@ -152,6 +163,7 @@ pub fn analyse_inputs(
         inputs,
         flows,
         names,
+        dns,
     })
 }
 
@@ -238,7 +250,16 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         window_given: cfg.window_given,
         max_gap: MAX_GAP_NS,
     };
-    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows);
+    let name_index = detect::name_index(&a.flows, &a.names);
+    let findings = detect::run_all(&DetectInput {
+        flows: &a.flows,
+        dns: &a.dns,
+        names: &name_index,
+        netscope: &cfg.input.netscope,
+        allow: &cfg.allow,
+        iocs: &cfg.iocs,
+    });
+    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings);
     let verdict = assessment.verdict;
     let rows = if cfg.csv.is_some() {
         flow_rows(&a, &cfg.input)
@@ -276,6 +297,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         },
         totals,
         inputs: a.inputs,
+        findings,
         ledger,
     };
     if let Some(out) = json_out.as_mut() {

@@ -30,6 +30,15 @@ pub enum Command {
     Flows(FlowsArgs),
     /// Write a commented case file (case.toml) to fill in.
     Init(InitArgs),
+    /// List the detectors, or explain one.
+    Detectors(DetectorsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectorsArgs {
+    /// Print the documentation of this detector (code like D7, or its name).
+    #[arg(long, value_name = "CODE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +78,9 @@ pub struct AnalyzeArgs {
     /// Default 1 MiB (see docs/verdict.md).
     #[arg(long, value_name = "BYTES")]
     pub threshold: Option<String>,
+    /// Indicator of compromise (address, CIDR or domain); repeatable. Adds to the case file's [iocs].
+    #[arg(long = "ioc", value_name = "IP_CIDR_OR_DOMAIN")]
+    pub ioc: Vec<String>,
     /// Case file (see `exfilcheck init`); flags given on the command line win.
     #[arg(long = "case", value_name = "FILE")]
     pub case: Option<PathBuf>,

@@ -31,6 +31,19 @@ pub struct CaseFile {
     pub allow: Vec<AllowEntry>,
     #[serde(default)]
     pub verdict: VerdictSection,
+    #[serde(default)]
+    pub iocs: IocSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IocSection {
+    /// Addresses or networks tied to the intrusion.
+    #[serde(default)]
+    pub ips: Vec<String>,
+    /// Domains tied to the intrusion (suffix match).
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +116,7 @@ pub struct AnalyzeConfig {
     pub top: usize,
     pub german: bool,
     pub command_line: Vec<String>,
+    pub iocs: crate::detect::Iocs,
 }
 
 /// Parses `1MiB`, `500k`, `2MB`, `1048576`, `0`.
@@ -218,6 +232,27 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         (None, Some(t)) => (parse_bytes(t)?, "case file"),
         (None, None) => (DEFAULT_THRESHOLD, "default: ATT&CK DET0348 example volume"),
     };
+    let mut ioc_ips = case.iocs.ips.clone();
+    ioc_ips.extend(a.ioc.iter().filter(|s| parse_net(s).is_ok()).cloned());
+    let mut ioc_domains: Vec<String> = case
+        .iocs
+        .domains
+        .iter()
+        .map(|d| d.trim_start_matches("*.").to_ascii_lowercase())
+        .collect();
+    ioc_domains.extend(
+        a.ioc
+            .iter()
+            .filter(|s| parse_net(s).is_err())
+            .map(|d| d.trim_start_matches("*.").to_ascii_lowercase()),
+    );
+    let iocs = crate::detect::Iocs {
+        nets: ioc_ips
+            .iter()
+            .map(|s| parse_net(s))
+            .collect::<Result<Vec<_>, _>>()?,
+        domains: ioc_domains,
+    };
     Ok(AnalyzeConfig {
         input,
         scope,
@@ -234,6 +269,7 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         top: a.top,
         german: a.lang == crate::cli::Lang::De,
         command_line,
+        iocs,
     })
 }
 
@@ -268,6 +304,11 @@ pub const CASE_TEMPLATE: &str = r#"# exfilcheck case file. Every field can also 
 # destination = "198.51.100.50/32"
 # justification = "contracted off-site backup provider"
 # multi_tenant = false
+
+[iocs]
+# Indicators of compromise from the investigation: any byte sent to them fires D12.
+# ips = ["203.0.113.66"]
+# domains = ["evil.example"]
 
 [verdict]
 # Outbound application bytes per host in scope to non-allowlisted destinations above

@@ -10,6 +10,7 @@ pub mod attribution;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod diag;
 pub mod evidence;
 pub mod flow;

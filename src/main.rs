@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             Err(msg) => return usage(&msg),
         },
         Command::Init(i) => init(i),
+        Command::Detectors(d) => detectors(d.explain.as_deref()),
     };
     match res {
         Ok(code) => ExitCode::from(code),
@@ -53,4 +54,32 @@ fn init(i: &exfilcheck::cli::InitArgs) -> std::io::Result<u8> {
     std::fs::write(&i.output, config::CASE_TEMPLATE)?;
     eprintln!("exfilcheck: wrote {}", i.output.display());
     Ok(0)
+}
+
+fn detectors(explain: Option<&str>) -> std::io::Result<u8> {
+    use std::io::Write;
+    let reg = exfilcheck::detect::registry();
+    let mut out = std::io::stdout().lock();
+    match explain {
+        None => {
+            for d in &reg {
+                let first = d.explain().lines().nth(1).unwrap_or("");
+                writeln!(out, "{:<4} {:<22} {}", d.code(), d.name(), first)?;
+            }
+            Ok(0)
+        }
+        Some(code) => match reg
+            .iter()
+            .find(|d| d.code().eq_ignore_ascii_case(code) || d.name() == code)
+        {
+            Some(d) => {
+                writeln!(out, "# {} {}\n\n{}", d.code(), d.name(), d.explain())?;
+                Ok(0)
+            }
+            None => {
+                eprintln!("exfilcheck: no detector {code}; `exfilcheck detectors` lists them");
+                Ok(exit::USAGE)
+            }
+        },
+    }
 }

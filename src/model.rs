@@ -213,6 +213,32 @@ pub struct Flow {
     pub http_host: Option<String>,
     /// TCP flags history summary: SYN seen from originator, etc.
     pub tcp_state: Option<TcpSummary>,
+    /// ICMP echo statistics (echo flows only).
+    pub icmp: Option<IcmpStats>,
+}
+
+/// ICMP echo statistics of one flow (originator = the side sending requests).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IcmpStats {
+    pub requests: u64,
+    pub replies: u64,
+    /// Payload bytes after the 8-byte ICMP header, per direction.
+    pub request_payload: u64,
+    pub reply_payload: u64,
+    pub max_request_payload: u64,
+    /// Requests whose payload is at least 256 bytes (Elastic's threshold).
+    pub large_requests: u64,
+    /// Distinct request payload sizes (up to 64).
+    pub request_sizes: std::collections::BTreeSet<u32>,
+    /// Distinct request payload contents (by hash, counted up to 4096).
+    pub distinct_payloads: u64,
+    /// Replies whose payload differs from their request's (a real ping echoes it).
+    pub mismatched_replies: u64,
+    pub matched_replies: u64,
+    #[serde(skip)]
+    pub(crate) outstanding: std::collections::HashMap<(u16, u16), (u64, u64)>,
+    #[serde(skip)]
+    pub(crate) seen_payloads: std::collections::HashSet<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

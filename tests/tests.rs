@@ -5,6 +5,7 @@ mod util;
 mod accounting;
 mod bad_input;
 mod cli;
+mod detectors;
 mod determinism;
 mod lab;
 mod zeek;

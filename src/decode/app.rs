@@ -149,6 +149,84 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
     h.windows(n.len()).position(|w| w == n)
 }
 
+/// What a DNS message says, as far as the detectors and the ledger need it.
+#[derive(Debug, Default)]
+pub struct DnsMsg {
+    pub response: bool,
+    pub nxdomain: bool,
+    /// (name, qtype)
+    pub questions: Vec<(String, u16)>,
+    /// Address answers: (address, name); names are the owner and the question.
+    pub answers: Vec<(IpAddr, String)>,
+}
+
+/// Parses a DNS message (UDP payload). `None` when it is not one. The question
+/// section is parsed here (tunnels put arbitrary bytes in labels, which are kept,
+/// non-printable ones escaped as `\xNN`); answers through simple-dns.
+pub fn dns_message(payload: &[u8]) -> Option<DnsMsg> {
+    if payload.len() < 12 {
+        return None;
+    }
+    let response = payload[2] & 0x80 != 0;
+    let opcode = (payload[2] >> 3) & 0x0f;
+    if opcode > 5 {
+        return None;
+    }
+    let rcode = payload[3] & 0x0f;
+    let qd = usize::from(u16::from_be_bytes([payload[4], payload[5]]));
+    if qd == 0 || qd > 16 {
+        return None;
+    }
+    let mut questions = Vec::new();
+    let mut p = 12;
+    for _ in 0..qd {
+        let mut name = String::new();
+        let mut total = 0;
+        loop {
+            let l = usize::from(*payload.get(p)?);
+            if l == 0 {
+                p += 1;
+                break;
+            }
+            if l > 63 {
+                return None; // compression in a question, or not DNS
+            }
+            let label = payload.get(p + 1..p + 1 + l)?;
+            total += l + 1;
+            if total > 255 {
+                return None;
+            }
+            if !name.is_empty() {
+                name.push('.');
+            }
+            for &c in label {
+                if c.is_ascii_graphic() && c != b'.' && c != b'\\' {
+                    name.push(char::from(c));
+                } else {
+                    name.push_str(&format!("\\x{c:02x}"));
+                }
+            }
+            p += 1 + l;
+        }
+        let qtype = u16::from_be_bytes([*payload.get(p)?, *payload.get(p + 1)?]);
+        p += 4;
+        questions.push((name, qtype));
+    }
+    let answers = if response {
+        simple_dns::Packet::parse(payload)
+            .map(|pkt| dns_answers_of(&pkt))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Some(DnsMsg {
+        response,
+        nxdomain: response && rcode == 3,
+        questions,
+        answers,
+    })
+}
+
 /// A DNS response's address answers: (address, owner name, question name).
 pub fn dns_answers(payload: &[u8]) -> Vec<(IpAddr, String)> {
     let Ok(pkt) = simple_dns::Packet::parse(payload) else {
@@ -157,6 +235,10 @@ pub fn dns_answers(payload: &[u8]) -> Vec<(IpAddr, String)> {
     if !pkt.has_flags(simple_dns::PacketFlag::RESPONSE) {
         return Vec::new();
     }
+    dns_answers_of(&pkt)
+}
+
+fn dns_answers_of(pkt: &simple_dns::Packet<'_>) -> Vec<(IpAddr, String)> {
     let mut out = Vec::new();
     let questions: Vec<String> = pkt.questions.iter().map(|q| q.qname.to_string()).collect();
     for rr in &pkt.answers {
@@ -216,6 +298,23 @@ mod tests {
         assert_eq!(tls_sni(b"GET / HTTP/1.1\r\n"), Sni::No);
         for n in 0..ch.len() {
             let _ = tls_sni(&ch[..n]);
+        }
+    }
+
+    #[test]
+    fn dns_questions_with_binary_labels() {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(&[4, b'a', 0xff, b'b', b'.', 2, b't', b'1', 7]);
+        q.extend_from_slice(b"example");
+        q.extend_from_slice(&[0, 0, 10, 0, 1]);
+        let m = dns_message(&q).unwrap();
+        assert!(!m.response);
+        assert_eq!(
+            m.questions,
+            vec![("a\\xffb\\x2e.t1.example".to_string(), 10)]
+        );
+        for n in 0..q.len() {
+            let _ = dns_message(&q[..n]);
         }
     }
 

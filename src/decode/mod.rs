@@ -64,6 +64,9 @@ pub enum L4<'a> {
         v6: bool,
         typ: u8,
         code: u8,
+        /// Bytes 4..8 of the ICMP header: identifier and sequence for echo.
+        id: u16,
+        seq: u16,
         payload_len: u64,
         payload: &'a [u8],
     },
@@ -441,6 +444,16 @@ fn parse_l4<'a>(p: u8, v6: bool, b: &'a [u8], declared: u64, w: &mut Weirds) -> 
                 v6: v6 || p == proto::ICMPV6,
                 typ: b[0],
                 code: b[1],
+                id: if b.len() >= 6 {
+                    u16::from_be_bytes([b[4], b[5]])
+                } else {
+                    0
+                },
+                seq: if b.len() >= 8 {
+                    u16::from_be_bytes([b[6], b[7]])
+                } else {
+                    0
+                },
                 payload_len: declared.saturating_sub(8),
                 payload: if b.len() > 8 { &b[8..] } else { &[][..] },
             }

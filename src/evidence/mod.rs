@@ -10,6 +10,7 @@
 //!    captures", with the observed outbound bytes stated.
 
 use crate::attribution::{FrameRef, Ledger};
+use crate::detect::{Finding, Severity};
 use crate::input::InputSummary;
 use crate::model::{Flow, Ts, fmt_rfc3339};
 use ipnet::IpNet;
@@ -59,8 +60,10 @@ pub struct Reference {
 /// One reason for (or note on) the verdict. Data only; writers render it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Reason {
-    /// Stable code, e.g. `OUTBOUND_ABOVE_THRESHOLD`, `INPUT_FAILED`.
+    /// Stable code, e.g. `OUTBOUND_ABOVE_THRESHOLD`, `INPUT_FAILED`, `DETECTOR_FIRED`.
     pub code: &'static str,
+    /// For detector reasons: the detector's code and name, e.g. `D7 dns_tunnel`.
+    pub detector: Option<String>,
     pub effect: Effect,
     pub host: Option<IpAddr>,
     pub destination: Option<IpAddr>,
@@ -167,6 +170,7 @@ pub fn assess(
     inputs: &[InputSummary],
     ledger: &Ledger,
     flows: &[Flow],
+    findings: &[Finding],
 ) -> Assessment {
     let mut reasons = Vec::new();
     let file = |i: usize| inputs.get(i).map(|s| s.path.clone()).unwrap_or_default();
@@ -213,6 +217,7 @@ pub fn assess(
                 .collect();
             reasons.push(Reason {
                 code: "OUTBOUND_ABOVE_THRESHOLD",
+                detector: None,
                 effect: Effect::Contradicts,
                 host: Some(h.host),
                 destination: top,
@@ -240,6 +245,7 @@ pub fn assess(
         } else if h.out_unallowed.bytes > 0 {
             reasons.push(Reason {
                 code: "OUTBOUND_BELOW_THRESHOLD",
+                detector: None,
                 effect: Effect::Note,
                 host: Some(h.host),
                 destination: None,
@@ -263,12 +269,60 @@ pub fn assess(
         }
     }
 
+    // --- Detector findings ------------------------------------------------------
+    for f in findings {
+        let scoped = in_scope(f.host, v, true);
+        let (code, effect) = match (f.severity, scoped) {
+            (Severity::Fire, true) => ("DETECTOR_FIRED", Effect::Contradicts),
+            (Severity::Fire, false) => ("EXFIL_PATTERN_OUT_OF_SCOPE", Effect::Inconclusive),
+            (Severity::Flag, _) => ("DETECTOR_FLAGGED", Effect::Note),
+        };
+        let (text, text_de) = if scoped || f.severity == Severity::Flag {
+            (f.text.clone(), f.text_de.clone())
+        } else {
+            (
+                format!(
+                    "exfiltration-consistent activity from a host outside the scope: {}",
+                    f.text
+                ),
+                format!(
+                    "Auf Datenabfluss hindeutende Aktivität eines Hosts außerhalb des Untersuchungsumfangs: {}",
+                    f.text_de
+                ),
+            )
+        };
+        reasons.push(Reason {
+            code,
+            detector: Some(format!("{} {}", f.code, f.name)),
+            effect,
+            host: Some(f.host),
+            destination: f.destination,
+            bytes: Some(f.bytes),
+            first_ts: Some(f.first_ts),
+            last_ts: Some(f.last_ts),
+            text,
+            text_de,
+            references: f
+                .references
+                .iter()
+                .map(|r| Reference {
+                    input: r.input,
+                    file: file(r.input),
+                    first_frame: r.first_frame,
+                    last_frame: r.last_frame,
+                    display_filter: r.display_filter.clone(),
+                })
+                .collect(),
+        });
+    }
+
     // --- Coverage ---------------------------------------------------------------
     let failed: Vec<&InputSummary> = inputs.iter().filter(|s| s.error.is_some()).collect();
     for s in &failed {
         let e = s.error.as_ref().expect("filtered");
         reasons.push(Reason {
             code: "INPUT_FAILED",
+            detector: None,
             effect: Effect::Inconclusive,
             host: None,
             destination: None,
@@ -365,6 +419,7 @@ pub fn assess(
     for (a, b) in &gaps {
         reasons.push(Reason {
             code: "WINDOW_NOT_COVERED",
+            detector: None,
             effect: Effect::Inconclusive,
             host: None,
             destination: None,
@@ -390,6 +445,7 @@ pub fn assess(
     if total_packets == 0 {
         reasons.push(Reason {
             code: "NO_PACKETS",
+            detector: None,
             effect: Effect::Inconclusive,
             host: None,
             destination: None,
@@ -424,6 +480,7 @@ pub fn assess(
     for u in &unseen {
         reasons.push(Reason {
             code: "SCOPE_HOST_UNSEEN",
+            detector: None,
             effect: Effect::Inconclusive,
             host: u.parse().ok(),
             destination: None,
@@ -443,6 +500,7 @@ pub fn assess(
             if d > 0 {
                 reasons.push(Reason {
                     code: "PACKETS_DROPPED",
+                    detector: None,
                     effect: Effect::Inconclusive,
                     host: None,
                     destination: None,
@@ -475,6 +533,7 @@ pub fn assess(
     if one > 0 && one >= two {
         reasons.push(Reason {
             code: "ONE_SIDED_CAPTURE",
+            detector: None,
             effect: Effect::Inconclusive,
             host: None,
             destination: None,
@@ -490,6 +549,7 @@ pub fn assess(
     if truncated > 0 {
         reasons.push(Reason {
             code: "SNAPLEN_TRUNCATED",
+            detector: None,
             effect: Effect::Note,
             host: None,
             destination: None,
@@ -510,16 +570,19 @@ pub fn assess(
         Verdict::Supported
     };
     let (headline, headline_de) = match verdict {
-        Verdict::Contradicted => (
-            format!(
-                "The examined captures show outbound transfers from hosts in scope above the threshold: {} to destinations not on the allowlist.",
-                human(observed)
-            ),
-            format!(
-                "Die untersuchten Mitschnitte zeigen ausgehende Übertragungen von Hosts im Untersuchungsumfang über dem Schwellenwert: {} an nicht freigegebene Ziele.",
-                human(observed)
-            ),
-        ),
+        Verdict::Contradicted => {
+            let n = reasons.iter().filter(|r| r.effect == Effect::Contradicts).count();
+            (
+                format!(
+                    "The examined captures show outbound transfers consistent with exfiltration from hosts in scope ({n} finding(s); {} sent to destinations not on the allowlist). What was sent is not determined.",
+                    human(observed)
+                ),
+                format!(
+                    "Die untersuchten Mitschnitte zeigen ausgehende Übertragungen von Hosts im Untersuchungsumfang, die auf einen Datenabfluss hindeuten ({n} Befund(e); {} an nicht freigegebene Ziele). Welche Daten übertragen wurden, ist damit nicht bestimmt.",
+                    human(observed)
+                ),
+            )
+        }
         Verdict::Supported => (
             format!(
                 "No evidence of exfiltration was found in the examined captures: hosts in scope sent {} ({observed} bytes) to destinations not on the allowlist, at or below the threshold of {}.",

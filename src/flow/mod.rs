@@ -11,6 +11,7 @@
 //! flow (the one the ledger counts) and the inner packet in an inner flow that
 //! names its outer flow.
 
+pub mod features;
 pub mod tcp;
 
 use crate::decode::app::{self, Sni};
@@ -20,6 +21,7 @@ use crate::model::{
     DirStats, DirectionReason, Endpoint, Flow, FlowKey, NS_PER_SEC, NameObservation, SourceSpan,
     TcpSummary, Ts, proto,
 };
+use features::{DnsAgg, IcmpStats, registered_domain};
 use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -175,6 +177,7 @@ struct FlowState {
     app: AppState,
     sni: Option<String>,
     http_host: Option<String>,
+    icmp: Option<Box<IcmpStats>>,
 }
 
 impl FlowState {
@@ -202,6 +205,7 @@ pub struct FlowTable {
     pending: HashMap<FragKey, Vec<PendingFrag>, FixedState>,
     pending_count: usize,
     names: BTreeMap<(IpAddr, String, &'static str), (Ts, u64)>,
+    dns: HashMap<(IpAddr, String), DnsAgg, FixedState>,
     pub weirds: Weirds,
 }
 
@@ -209,6 +213,8 @@ pub struct FlowTable {
 pub struct FlowOutput {
     pub flows: Vec<Flow>,
     pub names: Vec<NameObservation>,
+    /// DNS query statistics per (client, registered domain), sorted by key.
+    pub dns: Vec<((IpAddr, String), DnsAgg)>,
     pub weirds: Weirds,
 }
 
@@ -222,6 +228,7 @@ impl FlowTable {
             pending: HashMap::with_hasher(FixedState::default()),
             pending_count: 0,
             names: BTreeMap::new(),
+            dns: HashMap::with_hasher(FixedState::default()),
             weirds: Weirds::default(),
         }
     }
@@ -338,6 +345,7 @@ impl FlowTable {
                     },
                     sni: None,
                     http_host: None,
+                    icmp: None,
                 });
                 self.map.insert(key, idx);
                 idx
@@ -348,17 +356,37 @@ impl FlowTable {
         if let Some(t) = tcp {
             self.tcp_update(idx, dir, &t);
         }
-        if let L4::Udp {
-            sport,
-            dport,
-            payload,
-            ..
-        } = p.l4
-            && (sport == 53 || sport == 5353 || dport == 5353)
-        {
-            for (ip, name) in app::dns_answers(payload) {
-                self.names.entry((ip, name, "dns")).or_insert((ts, frame));
+        match p.l4 {
+            L4::Udp {
+                sport,
+                dport,
+                payload,
+                ..
+            } if sport == 53 || dport == 53 || sport == 5353 || dport == 5353 => {
+                self.dns_packet(p, payload, sport == 53 || dport == 53, ts, frame);
             }
+            L4::Icmp {
+                v6,
+                typ,
+                id,
+                seq,
+                payload_len,
+                payload,
+                ..
+            } => {
+                let echo = if v6 { (128, 129) } else { (8, 0) };
+                if typ == echo.0 || typ == echo.1 {
+                    let f = &mut self.flows[idx];
+                    f.icmp.get_or_insert_with(Box::default).echo(
+                        typ == echo.0,
+                        id,
+                        seq,
+                        payload_len,
+                        payload,
+                    );
+                }
+            }
+            _ => {}
         }
         if let Frag::First { id } = p.frag {
             let fk: FragKey = (p.src, p.dst, p.proto, id, depth);
@@ -372,6 +400,37 @@ impl FlowTable {
             }
         }
         Some(idx)
+    }
+
+    fn dns_packet(&mut self, p: &IpPkt<'_>, payload: &[u8], unicast_dns: bool, ts: Ts, frame: u64) {
+        let Some(m) = app::dns_message(payload) else {
+            return;
+        };
+        for (ip, name) in m.answers {
+            self.names.entry((ip, name, "dns")).or_insert((ts, frame));
+        }
+        if !unicast_dns {
+            return;
+        }
+        if m.response {
+            if let Some((q, _)) = m.questions.first() {
+                let key = (p.dst, registered_domain(&q.to_ascii_lowercase()));
+                let agg = self.dns.entry(key).or_default();
+                agg.responses += 1;
+                if m.nxdomain {
+                    agg.nxdomain += 1;
+                }
+            }
+        } else {
+            for (q, qtype) in &m.questions {
+                let lname = q.to_ascii_lowercase();
+                let regdom = registered_domain(&lname);
+                let agg = self.dns.entry((p.src, regdom.clone())).or_default();
+                agg.query(
+                    &lname, &regdom, *qtype, ts, self.input, frame, p.dst, p.ip_len,
+                );
+            }
+        }
     }
 
     fn count(&mut self, idx: usize, dir: usize, p: &IpPkt<'_>, ts: Ts, frame: u64) {
@@ -473,6 +532,7 @@ impl FlowTable {
                             app: AppState::Done,
                             sni: None,
                             http_host: None,
+                            icmp: None,
                         });
                         self.map.insert(key, idx);
                         idx
@@ -525,6 +585,7 @@ impl FlowTable {
                     sni: f.sni,
                     http_host: f.http_host,
                     tcp_state: f.seq.is_some().then_some(f.tcp),
+                    icmp: f.icmp.map(|b| *b),
                 }
             })
             .collect();
@@ -544,9 +605,12 @@ impl FlowTable {
                 frame,
             })
             .collect();
+        let mut dns: Vec<((IpAddr, String), DnsAgg)> = self.dns.into_iter().collect();
+        dns.sort_by(|a, b| a.0.cmp(&b.0));
         FlowOutput {
             flows,
             names,
+            dns,
             weirds: self.weirds,
         }
     }

@@ -8,6 +8,7 @@ pub mod json;
 pub mod terminal;
 
 use crate::attribution::Ledger;
+use crate::detect::Finding;
 use crate::evidence::Assessment;
 use crate::input::InputSummary;
 use crate::model::{DirStats, DirectionReason, Endpoint, Ts};
@@ -82,6 +83,8 @@ pub struct Report {
     pub case: CaseEcho,
     pub totals: Totals,
     pub inputs: Vec<InputSummary>,
+    /// Detector findings (FIRE first, then FLAG; bytes at stake descending).
+    pub findings: Vec<Finding>,
     pub ledger: Ledger,
 }
 

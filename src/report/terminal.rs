@@ -68,7 +68,8 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
             } else {
                 &reason.text
             };
-            writeln!(out, "  [{tag}] {}: {}", reason.code, sanitize(text))?;
+            let label = reason.detector.as_deref().unwrap_or(reason.code);
+            writeln!(out, "  [{tag}] {label}: {}", sanitize(text))?;
             for rf in reason.references.iter().take(3) {
                 writeln!(
                     out,

@@ -1,0 +1,247 @@
+//! Rules over flows, the ledger and the content features. No I/O and no
+//! formatting: each detector returns [`Finding`]s, which are data. One detector
+//! per file under `rules/`, each with a stable code (the methodology's D-number),
+//! a name after the pattern it finds, and an `explain()` text
+//! (`exfilcheck detectors --explain CODE`). Codes are never reused.
+
+pub mod rules;
+
+use crate::attribution::netscope::{AddrClass, Allowlist, Netscope};
+use crate::flow::features::DnsAgg;
+use crate::model::{DirStats, Flow, NameObservation, Ts};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    /// Exfiltration-consistent transfer: contradicts the claim when the host is in scope.
+    Fire,
+    /// Suspicious; stated, does not decide the verdict alone.
+    Flag,
+}
+
+/// One measured value next to the threshold it was compared with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Metric {
+    pub name: &'static str,
+    pub value: f64,
+    pub threshold: Option<f64>,
+}
+
+/// Packets behind a finding: input index, frame range, Wireshark display filter.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FrameSpan {
+    pub input: usize,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub display_filter: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub host: IpAddr,
+    pub destination: Option<IpAddr>,
+    /// Destination names (domain for DNS findings) with how each was learned.
+    pub destination_names: Vec<String>,
+    pub protocol: String,
+    /// Bytes the finding puts at stake (outbound application bytes, or DNS/ICMP payload).
+    pub bytes: u64,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub first_ts: Ts,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub last_ts: Ts,
+    pub text: String,
+    pub text_de: String,
+    pub metrics: Vec<Metric>,
+    pub references: Vec<FrameSpan>,
+}
+
+/// Indicators of compromise from the case file.
+#[derive(Clone, Debug, Default)]
+pub struct Iocs {
+    pub nets: Vec<ipnet::IpNet>,
+    pub domains: Vec<String>,
+}
+
+/// Everything a detector may look at.
+pub struct DetectInput<'a> {
+    pub flows: &'a [Flow],
+    pub dns: &'a [((IpAddr, String), DnsAgg)],
+    pub names: &'a BTreeMap<IpAddr, Vec<(String, &'static str)>>,
+    pub netscope: &'a Netscope,
+    pub allow: &'a Allowlist,
+    pub iocs: &'a Iocs,
+}
+
+impl DetectInput<'_> {
+    /// The internal host, external destination, outbound and inbound stats of an
+    /// outer flow, or None when it does not cross the boundary.
+    pub fn outbound(&self, f: &Flow) -> Option<(IpAddr, IpAddr, DirStats, DirStats, bool)> {
+        if f.key.depth > 0 {
+            return None;
+        }
+        match (
+            self.netscope.class(f.orig.ip),
+            self.netscope.class(f.resp.ip),
+        ) {
+            (AddrClass::Internal, AddrClass::External) => {
+                Some((f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats, true))
+            }
+            (AddrClass::External, AddrClass::Internal) => {
+                Some((f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats, false))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn names_of(&self, ip: IpAddr) -> Vec<String> {
+        self.names
+            .get(&ip)
+            .map(|v| v.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn allowed(&self, ip: IpAddr) -> bool {
+        self.allow.matches(ip, &self.names_of(ip)).is_some()
+    }
+}
+
+/// Builds the IP → names index detectors use (DNS answers, SNI, HTTP Host).
+pub fn name_index(
+    flows: &[Flow],
+    names: &[NameObservation],
+) -> BTreeMap<IpAddr, Vec<(String, &'static str)>> {
+    let mut m: BTreeMap<IpAddr, Vec<(String, &'static str)>> = BTreeMap::new();
+    let mut add = |ip: IpAddr, n: &str, s: &'static str| {
+        let v = m.entry(ip).or_default();
+        let n = n.trim_end_matches('.').to_ascii_lowercase();
+        if !v.iter().any(|(x, y)| *x == n && *y == s) && v.len() < 64 {
+            v.push((n, s));
+        }
+    };
+    for n in names {
+        add(n.ip, &n.name, n.source);
+    }
+    for f in flows.iter().filter(|f| f.key.depth == 0) {
+        if let Some(s) = &f.sni {
+            add(f.resp.ip, s, "sni");
+        }
+        if let Some(h) = &f.http_host {
+            add(f.resp.ip, h, "http_host");
+        }
+    }
+    for v in m.values_mut() {
+        v.sort();
+    }
+    m
+}
+
+pub fn filter_for(host: IpAddr, dest: IpAddr) -> String {
+    let v = |ip: IpAddr| if ip.is_ipv4() { "ip" } else { "ipv6" };
+    format!("{}.addr=={host} && {}.addr=={dest}", v(host), v(dest))
+}
+
+/// A detector: code, name, documentation, rule.
+pub trait Detector: Sync {
+    /// Stable code, the methodology's D-number (e.g. `D7`).
+    fn code(&self) -> &'static str;
+    /// snake_case name after the pattern it finds.
+    fn name(&self) -> &'static str;
+    /// What it finds, why it matters, defaults and their sources, known false positives.
+    fn explain(&self) -> &'static str;
+    fn run(&self, input: &DetectInput<'_>) -> Vec<Finding>;
+}
+
+/// All detectors, in code order.
+pub fn registry() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(rules::large_outbound::LargeOutbound),
+        Box::new(rules::exfil_service::ExfilService),
+        Box::new(rules::alt_protocol::AltProtocol),
+        Box::new(rules::dns_tunnel::DnsTunnel),
+        Box::new(rules::icmp_tunnel::IcmpTunnel),
+        Box::new(rules::beaconing::Beaconing),
+        Box::new(rules::chunked_upload::ChunkedUpload),
+        Box::new(rules::ioc_hit::IocHit),
+    ]
+}
+
+/// Runs every detector; findings sorted (severity, bytes desc, code, host).
+pub fn run_all(input: &DetectInput<'_>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = registry().iter().flat_map(|d| d.run(input)).collect();
+    out.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(b.bytes.cmp(&a.bytes))
+            .then(a.code.cmp(b.code))
+            .then(a.host.cmp(&b.host))
+            .then(a.destination.cmp(&b.destination))
+            .then(a.destination_names.cmp(&b.destination_names))
+    });
+    out
+}
+
+/// Robust statistics used by several rules.
+pub mod stats {
+    pub fn median(v: &mut [f64]) -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+
+    /// Median absolute deviation from the median.
+    pub fn madm(v: &[f64]) -> f64 {
+        let mut c = v.to_vec();
+        let m = median(&mut c);
+        let mut d: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+        median(&mut d)
+    }
+
+    /// Quartiles Q1, Q2, Q3 (median of halves).
+    pub fn quartiles(v: &[f64]) -> (f64, f64, f64) {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        let n = s.len();
+        if n == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let q2 = median(&mut s.clone());
+        let (lo, hi) = if n.is_multiple_of(2) {
+            (&s[..n / 2], &s[n / 2..])
+        } else {
+            (&s[..n / 2], &s[n / 2 + 1..])
+        };
+        let q1 = if lo.is_empty() {
+            q2
+        } else {
+            median(&mut lo.to_vec())
+        };
+        let q3 = if hi.is_empty() {
+            q2
+        } else {
+            median(&mut hi.to_vec())
+        };
+        (q1, q2, q3)
+    }
+
+    /// RITA's Bowley-skew score: 1 - |(Q1 + Q3 - 2 Q2) / (Q3 - Q1)| (1 when Q3 == Q1).
+    pub fn bowley_score(v: &[f64]) -> f64 {
+        let (q1, q2, q3) = quartiles(v);
+        if (q3 - q1).abs() < f64::EPSILON || q2 == q1 || q2 == q3 {
+            return 1.0;
+        }
+        (1.0 - ((q1 + q3 - 2.0 * q2) / (q3 - q1)).abs()).clamp(0.0, 1.0)
+    }
+}

@@ -1,0 +1,96 @@
+//! D6 alt_protocol: uploads over file-transfer protocols (FTP, SSH/SFTP/SCP, SMB, rsync).
+
+use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::{mb, spans};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// More than 1 MB outbound (methodology D6, a design choice).
+pub const BYTES: u64 = 1_000_000;
+
+fn service(port: u16) -> Option<&'static str> {
+    Some(match port {
+        20 | 21 => "ftp",
+        22 => "ssh/sftp/scp",
+        139 | 445 => "smb",
+        873 => "rsync",
+        989 | 990 => "ftps",
+        _ => return None,
+    })
+}
+
+pub struct AltProtocol;
+
+impl Detector for AltProtocol {
+    fn code(&self) -> &'static str {
+        "D6"
+    }
+    fn name(&self) -> &'static str {
+        "alt_protocol_upload"
+    }
+    fn explain(&self) -> &'static str {
+        "## What it does\n\
+Fires when an internal host sends more than 1 MB in total over FTP (20/21), SSH/SFTP/SCP (22), \
+SMB (139/445), rsync (873) or FTPS (989/990) to an external destination not on the allowlist, \
+in flows the internal host originated.\n\n\
+## Why it matters\n\
+MITRE ATT&CK T1048 (Exfiltration Over Alternative Protocol); Akira and Black Basta affiliates \
+use rclone with SFTP back ends; scp and SMB to the internet are rare in healthy networks.\n\n\
+## Defaults and sources\n\
+1 MB: methodology D6 (design choice). Ports are the IANA defaults; services on other ports are \
+not recognised (a known false negative).\n\n\
+## Known false positives\n\
+Administrators copying files to external servers; partner SFTP exchanges (allowlist them)."
+    }
+    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+        let mut acc: BTreeMap<(IpAddr, IpAddr, &'static str), Vec<&crate::model::Flow>> =
+            BTreeMap::new();
+        for f in inp.flows {
+            let Some((host, dest, _, _, host_is_orig)) = inp.outbound(f) else {
+                continue;
+            };
+            if !host_is_orig {
+                continue;
+            }
+            if let Some(s) = service(f.resp.port) {
+                acc.entry((host, dest, s)).or_default().push(f);
+            }
+        }
+        let mut out = Vec::new();
+        for ((host, dest, svc), fl) in acc {
+            let bytes: u64 = fl.iter().map(|f| f.orig_stats.bytes).sum();
+            if bytes <= BYTES || inp.allowed(dest) {
+                continue;
+            }
+            out.push(Finding {
+                code: self.code(),
+                name: self.name(),
+                severity: Severity::Fire,
+                host,
+                destination: Some(dest),
+                destination_names: inp.names_of(dest),
+                protocol: svc.to_string(),
+                bytes,
+                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
+                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
+                text: format!(
+                    "{host} sent {} over {svc} to {dest} in {} flow(s)",
+                    mb(bytes),
+                    fl.len()
+                ),
+                text_de: format!(
+                    "{host} hat {} über {svc} an {dest} gesendet ({} Verbindung(en))",
+                    mb(bytes),
+                    fl.len()
+                ),
+                metrics: vec![Metric {
+                    name: "bytes_out",
+                    value: bytes as f64,
+                    threshold: Some(BYTES as f64),
+                }],
+                references: spans(fl.iter().copied(), host, dest, 4),
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,117 @@
+//! D10 chunked_upload: many uploads of the same size at regular intervals from one
+//! host to one destination (data split into chunks and sent on a schedule).
+
+use super::super::stats::{madm, median};
+use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::spans;
+use crate::model::Flow;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const MIN_FLOWS: usize = 10;
+/// Flows within ±1 % of the median outbound size (methodology D10).
+pub const SIZE_TOLERANCE: f64 = 0.01;
+/// Share of flows that must be that uniform.
+pub const UNIFORM_SHARE: f64 = 0.8;
+/// Chunks smaller than this are beacons, not uploads.
+pub const MIN_CHUNK: f64 = 1024.0;
+/// Start times are regular when the MAD of the intervals is at most 10 % of the median interval.
+pub const REGULARITY: f64 = 0.1;
+
+pub struct ChunkedUpload;
+
+impl Detector for ChunkedUpload {
+    fn code(&self) -> &'static str {
+        "D10"
+    }
+    fn name(&self) -> &'static str {
+        "chunked_upload"
+    }
+    fn explain(&self) -> &'static str {
+        "## What it does\n\
+For every internal host and external destination with at least 10 flows the host originated, \
+it checks whether at least 80 % of them send the same amount (within ±1 % of the median, at \
+least 1 KiB), send more than they receive, and start at regular intervals (median absolute \
+deviation of the intervals at most 10 % of the median interval). That pattern fires: fixed-size \
+uploads on a schedule are how data is moved low and slow.\n\n\
+## Why it matters\n\
+MITRE ATT&CK T1030 (Data Transfer Size Limits: \"fixed size data packets at regular \
+intervals\"), T1029 (Scheduled Transfer) and T1020 (Automated Exfiltration). Each chunk is far \
+below any volume threshold, so volume rules miss it.\n\n\
+## Defaults and sources\n\
+±1 %: methodology D10. Minimum 10 flows, 80 %, 1 KiB and 10 % regularity are our design \
+choices; the methodology rates this pattern FLAG, we fire on it because size-uniform, \
+upload-dominant, regular transfers from a host are data leaving by design (see \
+docs/detectors.md).\n\n\
+## Known false positives\n\
+Telemetry agents that post fixed-size reports (allowlist them), synthetic monitoring."
+    }
+    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+        let mut acc: BTreeMap<(IpAddr, IpAddr), Vec<&Flow>> = BTreeMap::new();
+        for f in inp.flows {
+            if let Some((host, dest, o, i, true)) = inp.outbound(f)
+                && o.bytes > i.bytes
+            {
+                acc.entry((host, dest)).or_default().push(f);
+            }
+        }
+        let mut out = Vec::new();
+        for ((host, dest), fl) in acc {
+            if fl.len() < MIN_FLOWS || inp.allowed(dest) {
+                continue;
+            }
+            let mut sizes: Vec<f64> = fl.iter().map(|f| f.orig_stats.bytes as f64).collect();
+            let med = median(&mut sizes);
+            if med < MIN_CHUNK {
+                continue;
+            }
+            let uniform = fl
+                .iter()
+                .filter(|f| ((f.orig_stats.bytes as f64) - med).abs() <= SIZE_TOLERANCE * med)
+                .count();
+            let share = uniform as f64 / fl.len() as f64;
+            let mut starts: Vec<i64> = fl.iter().map(|f| f.first_ts).collect();
+            starts.sort_unstable();
+            let mut deltas: Vec<f64> = starts
+                .windows(2)
+                .map(|w| (w[1] - w[0]) as f64 / 1e9)
+                .collect();
+            let dm = madm(&deltas);
+            let period = median(&mut deltas);
+            let regular = period > 0.0 && dm <= REGULARITY * period;
+            if share < UNIFORM_SHARE || !regular {
+                continue;
+            }
+            let bytes: u64 = fl.iter().map(|f| f.orig_stats.bytes).sum();
+            out.push(Finding {
+                code: self.code(),
+                name: self.name(),
+                severity: Severity::Fire,
+                host,
+                destination: Some(dest),
+                destination_names: inp.names_of(dest),
+                protocol: format!("{}/{}", crate::model::proto_name(fl[0].key.proto), fl[0].resp.port),
+                bytes,
+                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
+                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
+                text: format!(
+                    "{host} uploaded {} chunks of about {med:.0} bytes to {dest} every {period:.1} s ({bytes} bytes in total)",
+                    fl.len()
+                ),
+                text_de: format!(
+                    "{host} hat {} Teilstücke von etwa {med:.0} Bytes alle {period:.1} s an {dest} hochgeladen ({bytes} Bytes insgesamt)",
+                    fl.len()
+                ),
+                metrics: vec![
+                    Metric { name: "flows", value: fl.len() as f64, threshold: Some(MIN_FLOWS as f64) },
+                    Metric { name: "median_chunk_bytes", value: med, threshold: Some(MIN_CHUNK) },
+                    Metric { name: "uniform_share", value: share, threshold: Some(UNIFORM_SHARE) },
+                    Metric { name: "median_interval_s", value: period, threshold: None },
+                    Metric { name: "interval_madm_s", value: dm, threshold: Some(REGULARITY * period) },
+                ],
+                references: spans(fl.iter().copied(), host, dest, 4),
+            });
+        }
+        out
+    }
+}

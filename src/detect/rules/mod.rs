@@ -1,0 +1,48 @@
+//! One detector per file. Adding one: a new file with a struct implementing
+//! [`super::Detector`], a new code never used before, an entry in
+//! [`super::registry`], docs/detectors.md, and a test on real traffic.
+
+pub mod alt_protocol;
+pub mod beaconing;
+pub mod chunked_upload;
+pub mod dns_tunnel;
+pub mod exfil_service;
+pub mod icmp_tunnel;
+pub mod ioc_hit;
+pub mod large_outbound;
+
+use super::{FrameSpan, filter_for};
+use crate::model::Flow;
+use std::net::IpAddr;
+
+/// Frame spans of flows (one per input, merged), capped at `max`.
+pub(crate) fn spans<'a>(
+    flows: impl Iterator<Item = &'a Flow>,
+    host: IpAddr,
+    dest: IpAddr,
+    max: usize,
+) -> Vec<FrameSpan> {
+    let mut by_input: std::collections::BTreeMap<usize, (u64, u64)> =
+        std::collections::BTreeMap::new();
+    for f in flows {
+        let e = by_input
+            .entry(f.span.input)
+            .or_insert((f.span.first_frame, f.span.last_frame));
+        e.0 = e.0.min(f.span.first_frame);
+        e.1 = e.1.max(f.span.last_frame);
+    }
+    by_input
+        .into_iter()
+        .take(max)
+        .map(|(input, (a, b))| FrameSpan {
+            input,
+            first_frame: a,
+            last_frame: b,
+            display_filter: filter_for(host, dest),
+        })
+        .collect()
+}
+
+pub(crate) fn mb(n: u64) -> String {
+    format!("{:.1} MB", n as f64 / 1e6)
+}

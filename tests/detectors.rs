@@ -1,0 +1,209 @@
+//! Detectors on real traffic: the lab's exfiltration scenarios fire the right
+//! detector for the right host with the right bytes; public DNS-tunnel captures
+//! fire D7; benign public traces fire nothing.
+
+use crate::util::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn analyze(input: &Path, args: &[&str]) -> Value {
+    let d = tempdir("det");
+    let j = d.join("r.json");
+    let mut all = vec!["analyze", "--quiet", "--json", j.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_paths(&all, &[input]);
+    json(&j)
+}
+
+fn fired<'a>(v: &'a Value, code: &str) -> Vec<&'a Value> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == code && f["severity"] == "FIRE")
+        .collect()
+}
+
+const LAB_CASE: [&str; 6] = [
+    "--internal",
+    "10.20.0.0/16",
+    "--scope",
+    "10.20.1.10",
+    "--allow",
+    "198.51.100.50/32",
+];
+
+#[test]
+fn dns_tunnel_lab_fires_d7_with_an_information_bound_above_the_file() {
+    let Some(s) = shared("lab DNS tunnel") else {
+        return;
+    };
+    let v = analyze(
+        &s.join("testdata/lab/03_dns_tunnel/capture.pcap"),
+        &LAB_CASE,
+    );
+    assert_eq!(v["verdict"], "CONTRADICTED");
+    let f = fired(&v, "D7");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["host"], "10.20.1.10");
+    assert_eq!(f[0]["destination_names"][0], "t1.example");
+    // iodine pushed a 1,500,000-byte file; the names can carry at least that much.
+    assert!(
+        f[0]["bytes"].as_u64().unwrap() >= 1_500_000,
+        "{}",
+        f[0]["bytes"]
+    );
+    let unique = f[0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "unique_names")
+        .unwrap();
+    assert_eq!(
+        unique["value"], 8381.0,
+        "labels.json: 8,381 queries for the tunnel domain"
+    );
+}
+
+#[test]
+fn icmp_tunnels_fire_d8_with_the_payload_bytes() {
+    let Some(s) = shared("lab ICMP tunnels") else {
+        return;
+    };
+    for (scen, bytes) in [
+        ("04_icmp_tunnel", 1_033_754u64),
+        ("04b_icmp_ping_pattern", 64_000),
+    ] {
+        let v = analyze(
+            &s.join("testdata/lab").join(scen).join("capture.pcap"),
+            &LAB_CASE,
+        );
+        assert_eq!(v["verdict"], "CONTRADICTED", "{scen}");
+        let f = fired(&v, "D8");
+        assert_eq!(f.len(), 1, "{scen}");
+        assert_eq!(f[0]["host"], "10.20.1.10");
+        assert_eq!(f[0]["destination"], "203.0.113.66");
+        // Equal to the labels' L4 payload of the sensitive host's ICMP (SUMMARY.md).
+        assert_eq!(f[0]["bytes"].as_u64(), Some(bytes), "{scen}");
+    }
+}
+
+#[test]
+fn low_and_slow_fires_d10_not_only_a_beacon_flag() {
+    let Some(s) = shared("lab low-and-slow") else {
+        return;
+    };
+    let v = analyze(
+        &s.join("testdata/lab/05_low_and_slow/capture.pcap"),
+        &LAB_CASE,
+    );
+    assert_eq!(v["verdict"], "CONTRADICTED");
+    let f = fired(&v, "D10");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["host"], "10.20.1.10");
+    // 30 POSTs of 4,096 bytes plus HTTP headers, retransmissions counted once.
+    assert_eq!(f[0]["bytes"].as_u64(), Some(127_670));
+    assert!(f[0]["bytes"].as_u64().unwrap() >= 30 * 4096);
+}
+
+#[test]
+fn scp_upload_fires_d6() {
+    let Some(s) = shared("lab bulk upload") else {
+        return;
+    };
+    let v = analyze(
+        &s.join("testdata/lab/02_bulk_upload/capture.pcap"),
+        &LAB_CASE,
+    );
+    let f = fired(&v, "D6");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["protocol"], "ssh/sftp/scp");
+    // scp of 20,971,520 bytes plus SSH framing.
+    assert!(f[0]["bytes"].as_u64().unwrap() > 20_971_520);
+}
+
+#[test]
+fn benign_lab_scenarios_fire_nothing() {
+    let Some(s) = shared("lab benign scenarios") else {
+        return;
+    };
+    for scen in ["01_benign", "06_allowed_backup"] {
+        let v = analyze(
+            &s.join("testdata/lab").join(scen).join("capture.pcap"),
+            &LAB_CASE,
+        );
+        assert_eq!(v["verdict"], "SUPPORTED", "{scen}");
+        for f in v["findings"].as_array().unwrap() {
+            assert_ne!(f["severity"], "FIRE", "{scen}: {f}");
+        }
+    }
+}
+
+#[test]
+fn public_dns_tunnel_captures_fire_d7() {
+    let Some(s) = shared("public DNS tunnel captures (licence does not allow copying)") else {
+        return;
+    };
+    for (name, domain) in [
+        ("dmachard__iodine.pcap", "biillpi.com"),
+        ("dmachard__dns2tcp.pcap", "hsc.fr"),
+    ] {
+        let v = analyze(&s.join("testdata/public/pcap").join(name), &[]);
+        let f = fired(&v, "D7");
+        assert_eq!(f.len(), 1, "{name}");
+        assert_eq!(f[0]["destination_names"][0], domain);
+    }
+}
+
+#[test]
+fn benign_public_traces_fire_nothing() {
+    for sub in ["pcap", "pcapng"] {
+        for p in files(&testdata().join(sub)) {
+            let v = analyze(&p, &[]);
+            for f in v["findings"].as_array().unwrap() {
+                assert_ne!(f["severity"], "FIRE", "{}: {f}", p.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn ioc_from_the_command_line_fires_d12() {
+    let v = analyze(
+        &testdata().join("pcap/zeek__wikipedia.pcap"),
+        &["--internal", "141.142.0.0/16", "--ioc", "wikimedia.org"],
+    );
+    assert_eq!(v["verdict"], "CONTRADICTED");
+    let f = fired(&v, "D12");
+    assert!(!f.is_empty());
+    assert!(f.iter().all(|x| x["host"] == "141.142.220.118"));
+}
+
+#[test]
+fn every_detector_is_explained() {
+    let o = run(&["detectors"]);
+    assert!(o.status.success());
+    let list = String::from_utf8_lossy(&o.stdout).to_string();
+    let codes: Vec<String> = list
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert!(codes.len() >= 8, "{list}");
+    for c in &codes {
+        let o = run(&["detectors", "--explain", c]);
+        assert!(o.status.success());
+        let t = String::from_utf8_lossy(&o.stdout);
+        for h in [
+            "## What it does",
+            "## Why it matters",
+            "## Defaults and sources",
+            "## Known false positives",
+        ] {
+            assert!(t.contains(h), "{c} lacks {h}");
+        }
+    }
+    assert_eq!(
+        run(&["detectors", "--explain", "D99"]).status.code(),
+        Some(2)
+    );
+}
