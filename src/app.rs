@@ -150,7 +150,7 @@ pub fn analyse_inputs(
     });
     for s in &inputs {
         if let Some(e) = &s.error {
-            eprintln!(
+            crate::warn_line!(
                 "exfilcheck: {}: {} (at {}byte offset {})",
                 sanitize(&s.path),
                 sanitize(&e.message),
@@ -283,7 +283,6 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             name: env!("CARGO_PKG_NAME"),
             version: env!("CARGO_PKG_VERSION"),
         },
-        verdict: verdict.as_str(),
         assessment,
         case: CaseEcho {
             internal_networks: cfg.input.internal_text.clone(),
@@ -300,9 +299,14 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         findings,
         ledger,
     };
+    // A reader that stops early (`| head`) does not change the verdict: a broken
+    // pipe ends that output, and the exit code still carries the verdict.
+    let ignore_pipe = |r: io::Result<()>| match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    };
     if let Some(out) = json_out.as_mut() {
-        report::json::write(&report, out)?;
-        out.flush()?;
+        ignore_pipe(report::json::write(&report, out).and_then(|()| out.flush()))?;
     }
     if let Some(dir) = &cfg.csv {
         report::csv_out::write(&report, &rows, dir)?;
@@ -310,8 +314,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     if !cfg.input.quiet {
         let stdout = io::stdout();
         let mut lock = stdout.lock();
-        report::terminal::write(&report, cfg.top, cfg.german, &mut lock)?;
-        lock.flush()?;
+        ignore_pipe(report::terminal::write(&report, cfg.top, cfg.german, &mut lock).and_then(|()| lock.flush()))?;
     }
     Ok(match verdict {
         Verdict::Supported => exit::SUPPORTED,

@@ -96,6 +96,16 @@ impl Weirds {
     }
 }
 
+/// Writes one line to stderr, ignoring failure (a closed stderr must not abort
+/// the run: the report and the exit code are what matter).
+#[macro_export]
+macro_rules! warn_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c,

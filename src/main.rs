@@ -32,27 +32,27 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(0),
         Err(e) => {
-            eprintln!("exfilcheck: error: {e}");
+            exfilcheck::warn_line!("exfilcheck: error: {e}");
             ExitCode::from(exit::RUNTIME)
         }
     }
 }
 
 fn usage(msg: &str) -> ExitCode {
-    eprintln!("exfilcheck: {msg}");
+    exfilcheck::warn_line!("exfilcheck: {msg}");
     ExitCode::from(exit::USAGE)
 }
 
 fn init(i: &exfilcheck::cli::InitArgs) -> std::io::Result<u8> {
     if i.output.exists() && !i.force {
-        eprintln!(
+        exfilcheck::warn_line!(
             "exfilcheck: {} exists; use --force to overwrite",
             i.output.display()
         );
         return Ok(exit::USAGE);
     }
     std::fs::write(&i.output, config::CASE_TEMPLATE)?;
-    eprintln!("exfilcheck: wrote {}", i.output.display());
+    exfilcheck::warn_line!("exfilcheck: wrote {}", i.output.display());
     Ok(0)
 }
 
@@ -77,7 +77,7 @@ fn detectors(explain: Option<&str>) -> std::io::Result<u8> {
                 Ok(0)
             }
             None => {
-                eprintln!("exfilcheck: no detector {code}; `exfilcheck detectors` lists them");
+                exfilcheck::warn_line!("exfilcheck: no detector {code}; `exfilcheck detectors` lists them");
                 Ok(exit::USAGE)
             }
         },

@@ -34,8 +34,9 @@ pub enum Frag {
     None,
     /// First fragment (offset 0, more fragments follow): carries the L4 header.
     First { id: u32 },
-    /// A later fragment: no L4 header, matched to its flow by IP ID.
-    Later { id: u32 },
+    /// A later fragment: no L4 header, matched to its flow by IP ID. `offset` is
+    /// its byte offset in the reassembled IP payload.
+    Later { id: u32, offset: u32 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +46,8 @@ pub struct Tcp<'a> {
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
+    /// TCP header length (data offset × 4).
+    pub hdr_len: u16,
     /// Payload length from the IP header minus the TCP header.
     pub payload_len: u64,
     /// The captured part of the payload (may be shorter than `payload_len`).
@@ -208,7 +211,10 @@ fn parse_v4<'a>(b: &'a [u8], wire_len: u64, w: &mut Weirds) -> Option<IpPkt<'a>>
         w.add(Weird::SnaplenTruncated);
     }
     let frag = if offset > 0 {
-        Frag::Later { id: u32::from(id) }
+        Frag::Later {
+            id: u32::from(id),
+            offset: u32::from(offset) * 8,
+        }
     } else if more {
         Frag::First { id: u32::from(id) }
     } else {
@@ -278,7 +284,10 @@ fn parse_v6<'a>(b: &'a [u8], wire_len: u64, w: &mut Weirds) -> Option<IpPkt<'a>>
                 let offset = fo >> 3;
                 let more = fo & 1 != 0;
                 frag = if offset > 0 {
-                    Frag::Later { id }
+                    Frag::Later {
+                        id,
+                        offset: u32::from(offset) * 8,
+                    }
                 } else if more {
                     Frag::First { id }
                 } else {
@@ -408,6 +417,7 @@ fn parse_l4<'a>(p: u8, v6: bool, b: &'a [u8], declared: u64, w: &mut Weirds) -> 
                 seq: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
                 ack: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
                 flags: b[13],
+                hdr_len: doff as u16,
                 payload_len,
                 payload: &payload[..payload.len().min(payload_len as usize)],
             })

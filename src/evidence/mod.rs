@@ -91,6 +91,16 @@ pub struct VerdictInputs<'a> {
     pub max_gap: Ts,
 }
 
+/// An interval of the window without observed packets.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Gap {
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub start: Ts,
+    #[serde(serialize_with = "crate::model::ser_ts")]
+    pub end: Ts,
+    pub seconds: f64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Coverage {
     #[serde(serialize_with = "crate::model::ser_ts_opt")]
@@ -102,11 +112,11 @@ pub struct Coverage {
     pub first_packet: Option<Ts>,
     #[serde(serialize_with = "crate::model::ser_ts_opt")]
     pub last_packet: Option<Ts>,
-    /// Seconds of the window covered by some capture file's span.
+    /// Nanoseconds of the window in which packets were observed (window minus gaps).
     pub covered_ns: i64,
     pub window_ns: i64,
-    /// Unobserved intervals inside the window (start, end).
-    pub gaps: Vec<(Ts, Ts)>,
+    /// Unobserved intervals inside the window.
+    pub gaps: Vec<Gap>,
     pub inputs_total: usize,
     pub inputs_failed: usize,
     pub dropped_packets: Option<u64>,
@@ -338,8 +348,12 @@ pub fn assess(
                 s.packets
             ),
             text_de: format!(
-                "Eingabe {} konnte nicht vollständig gelesen werden: {} bei Byte-Offset {}; {} Pakete davor wurden ausgewertet",
-                s.path, e.message, e.offset, s.packets
+                "Eingabe {} konnte nicht vollständig gelesen werden: {} bei {}Byte-Offset {}; {} Pakete davor wurden ausgewertet",
+                s.path,
+                e.message,
+                if e.decompressed { "dekomprimiertem " } else { "" },
+                e.offset,
+                s.packets
             ),
             references: Vec::new(),
         });
@@ -614,7 +628,14 @@ pub fn assess(
             last_packet,
             covered_ns: covered,
             window_ns,
-            gaps,
+            gaps: gaps
+                .iter()
+                .map(|&(start, end)| Gap {
+                    start,
+                    end,
+                    seconds: (end - start) as f64 / 1e9,
+                })
+                .collect(),
             inputs_total: inputs.len(),
             inputs_failed: failed.len(),
             dropped_packets: dropped,

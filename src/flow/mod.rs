@@ -194,6 +194,15 @@ struct PendingFrag {
     src: IpAddr,
     ip_len: u64,
     payload_len: u64,
+    offset: u32,
+}
+
+/// Where a fragmented TCP segment's bytes go in sequence space: the first
+/// fragment's sequence number and TCP header length.
+#[derive(Clone, Copy)]
+struct FragTarget {
+    idx: usize,
+    tcp: Option<(u32, u32)>,
 }
 
 /// The flows of one input, built packet by packet.
@@ -201,7 +210,7 @@ pub struct FlowTable {
     input: usize,
     map: HashMap<FlowKey, usize, FixedState>,
     flows: Vec<FlowState>,
-    frags: HashMap<FragKey, usize, FixedState>,
+    frags: HashMap<FragKey, FragTarget, FixedState>,
     pending: HashMap<FragKey, Vec<PendingFrag>, FixedState>,
     pending_count: usize,
     names: BTreeMap<(IpAddr, String, &'static str), (Ts, u64)>,
@@ -264,12 +273,13 @@ impl FlowTable {
         frame: u64,
     ) -> Option<usize> {
         // Later fragments join the flow of their first fragment.
-        if let Frag::Later { id } = p.frag {
+        if let Frag::Later { id, offset } = p.frag {
             let fk: FragKey = (p.src, p.dst, p.proto, id, depth);
-            if let Some(&idx) = self.frags.get(&fk) {
-                let dir = usize::from(self.flows[idx].orig.ip != p.src);
-                self.count(idx, dir, p, ts, frame);
-                return Some(idx);
+            if let Some(&t) = self.frags.get(&fk) {
+                let dir = usize::from(self.flows[t.idx].orig.ip != p.src);
+                self.count(t.idx, dir, p, ts, frame);
+                self.frag_seq(t, dir, offset, p.l4.payload_len());
+                return Some(t.idx);
             }
             if self.pending_count >= MAX_PENDING_FRAGS {
                 self.flush_pending();
@@ -280,6 +290,7 @@ impl FlowTable {
                 src: p.src,
                 ip_len: p.ip_len,
                 payload_len: p.l4.payload_len(),
+                offset,
             });
             self.pending_count += 1;
             return None;
@@ -390,16 +401,33 @@ impl FlowTable {
         }
         if let Frag::First { id } = p.frag {
             let fk: FragKey = (p.src, p.dst, p.proto, id, depth);
-            self.frags.insert(fk, idx);
+            let target = FragTarget {
+                idx,
+                tcp: tcp.map(|t| (t.seq, u32::from(t.hdr_len))),
+            };
+            if self.frags.len() >= MAX_PENDING_FRAGS {
+                self.frags.clear();
+            }
+            self.frags.insert(fk, target);
             if let Some(list) = self.pending.remove(&fk) {
                 self.pending_count -= list.len();
                 for pf in list {
                     let dir = usize::from(self.flows[idx].orig.ip != pf.src);
                     self.count_raw(idx, dir, pf.ip_len, pf.payload_len, pf.ts, pf.frame);
+                    self.frag_seq(target, dir, pf.offset, pf.payload_len);
                 }
             }
         }
         Some(idx)
+    }
+
+    /// Adds the data of a later fragment to its TCP segment's sequence range.
+    fn frag_seq(&mut self, t: FragTarget, dir: usize, offset: u32, len: u64) {
+        let Some((seq, hdr)) = t.tcp else { return };
+        if let Some(s) = self.flows[t.idx].seq.as_mut() {
+            let start = seq.wrapping_add(offset.wrapping_sub(hdr));
+            s[dir].segment(start, len, false, false);
+        }
     }
 
     fn dns_packet(&mut self, p: &IpPkt<'_>, payload: &[u8], unicast_dns: bool, ts: Ts, frame: u64) {

@@ -418,13 +418,13 @@ pub fn read_input(
             let reader: Box<dyn Read + '_> = match comp {
                 Compression::None => Box::new(chained),
                 Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
-                Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(chained) {
+                Compression::Zstd => match MultiZstd::new(chained) {
                     Ok(d) => Box::new(d),
                     Err(e) => {
                         sum.error = Some(InputError {
                             offset: 0,
                             decompressed: false,
-                            message: format!("bad zstd stream: {e}"),
+                            message: e.to_string(),
                         });
                         return sum;
                     }
@@ -482,7 +482,7 @@ pub fn read_input(
                     let mut w = Window::stream(Box::new(flate2::read::MultiGzDecoder::new(data)));
                     pcap::parse(&mut w, sink, &mut sum, comp, progress);
                 }
-                Compression::Zstd => match ruzstd::decoding::StreamingDecoder::new(data) {
+                Compression::Zstd => match MultiZstd::new(data) {
                     Ok(d) => {
                         let mut w = Window::stream(Box::new(d));
                         pcap::parse(&mut w, sink, &mut sum, comp, progress);
@@ -491,7 +491,7 @@ pub fn read_input(
                         sum.error = Some(InputError {
                             offset: 0,
                             decompressed: false,
-                            message: format!("bad zstd stream: {e}"),
+                            message: e.to_string(),
                         });
                     }
                 },
@@ -513,6 +513,45 @@ pub fn hash_file(path: &InputPath) -> Option<String> {
     }
     let map = map_file(&file).ok()?;
     Some(sha256_hex(&map))
+}
+
+/// A zstd stream of one or more concatenated frames (`zstd` CLI output of
+/// concatenated files, `pzstd`, rotated logs). ruzstd's streaming decoder reads
+/// one frame; this starts a new decoder while input remains.
+pub struct MultiZstd<R: Read> {
+    dec: Option<ruzstd::decoding::StreamingDecoder<io::BufReader<R>, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: Read> MultiZstd<R> {
+    pub fn new(r: R) -> io::Result<Self> {
+        let d = ruzstd::decoding::StreamingDecoder::new(io::BufReader::with_capacity(1 << 16, r))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd stream: {e}")))?;
+        Ok(MultiZstd { dec: Some(d) })
+    }
+}
+
+impl<R: Read> Read for MultiZstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use io::BufRead;
+        loop {
+            let Some(d) = self.dec.as_mut() else {
+                return Ok(0);
+            };
+            let n = d.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // End of a frame: another one follows if input remains.
+            let (mut src, fd) = self.dec.take().expect("present").into_parts();
+            if src.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            let d = ruzstd::decoding::StreamingDecoder::new_with_decoder(src, fd).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd frame: {e}"))
+            })?;
+            self.dec = Some(d);
+        }
+    }
 }
 
 /// Memory-maps an evidence file read-only. Evidence files are not modified while

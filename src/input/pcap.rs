@@ -56,7 +56,7 @@ pub fn parse(
     let res = match magic {
         0x0a0d_0d0a => {
             sum.format = format!("pcapng{suffix}");
-            parse_pcapng(w, sink, sum, &mut reporter)
+            parse_pcapng(w, sink, sum, &mut reporter, decompressed)
         }
         0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
             parse_legacy(w, sink, sum, magic, suffix, &mut reporter)
@@ -264,6 +264,7 @@ fn parse_pcapng(
     sink: &mut (dyn PacketSink + Send),
     sum: &mut InputSummary,
     rep: &mut ProgressReporter<'_>,
+    decompressed: bool,
 ) -> ParseResult {
     let mut be = false;
     let mut section: u32 = 0;
@@ -350,6 +351,54 @@ fn parse_pcapng(
                 format!("broken pcapng block: type 0x{btype:08x}, trailing length differs"),
             ));
         }
+        if btype == 2 {
+            // Obsolete Packet Block (pcapng draft; old Wireshark/Npcap files):
+            // interface u16, drops u16, timestamp, caplen, origlen, data.
+            frame += 1;
+            if blen < 32 {
+                return Err((off, format!("broken pcapng packet block: length {blen}")));
+            }
+            let if_id = if be {
+                u16::from_be_bytes([bytes[8], bytes[9]])
+            } else {
+                u16::from_le_bytes([bytes[8], bytes[9]])
+            };
+            let ts_high = rd(&bytes[12..16]);
+            let ts_low = rd(&bytes[16..20]);
+            let caplen = rd(&bytes[20..24]);
+            let origlen = rd(&bytes[24..28]);
+            if 28 + caplen as usize > blen - 4 {
+                return Err((off, format!("broken pcapng packet block: caplen {caplen} exceeds block length {blen}")));
+            }
+            let Some(ifc) = ifaces.get(usize::from(if_id)).copied() else {
+                sum.weirds.add(Weird::UnknownInterface);
+                sum.packets += 1;
+                w.consume(blen);
+                continue;
+            };
+            let raw = (u64::from(ts_high) << 32) | u64::from(ts_low);
+            let ts = if ifc.units == 0 {
+                sum.weirds.add(Weird::InvalidTimestamp);
+                last_ts
+            } else {
+                let ns = i128::from(ifc.offset_s) * i128::from(NS_PER_SEC)
+                    + i128::from(raw) * i128::from(NS_PER_SEC) / i128::from(ifc.units);
+                i64::try_from(ns).unwrap_or(last_ts)
+            };
+            last_ts = ts;
+            let data = &w.avail()[28..28 + caplen as usize];
+            account(sum, ts, caplen, origlen);
+            sink.packet(&RawPacket {
+                ts,
+                linktype: ifc.linktype,
+                caplen,
+                origlen,
+                frame,
+                data,
+            });
+            w.consume(blen);
+            continue;
+        }
         let parsed = if be {
             pcap_parser::pcapng::parse_block_be(bytes)
         } else {
@@ -367,7 +416,9 @@ fn parse_pcapng(
                             .collect(),
                     ));
                 }
-                // Unknown or optional block we cannot parse: skip it, it holds no packets.
+                // Unknown or optional block we cannot parse: skip it (it holds no
+                // packets) and count it, so nothing is dropped unseen.
+                sum.weirds.add_n("pcapng_block_skipped", 1);
                 w.consume(blen);
                 continue;
             }
@@ -384,7 +435,7 @@ fn parse_pcapng(
                     // are counted and named as unknown_link_type weirds.
                     sum.error = Some(InputError {
                         offset: off,
-                        decompressed: w.is_stream(),
+                        decompressed,
                         message: format!(
                             "unsupported link type {linktype} on pcapng interface {} (its packets are not decoded)",
                             ifaces.len()
@@ -460,6 +511,9 @@ fn parse_pcapng(
                 let caplen = spb.origlen.min(snap).min(spb.data.len() as u32);
                 let data = &spb.data[..caplen as usize];
                 // Simple Packet Blocks carry no timestamp: use the previous packet's.
+                if sum.first_ts.is_none() {
+                    sum.weirds.add_n("simple_packet_without_timestamp", 1);
+                }
                 account(sum, last_ts, caplen, spb.origlen);
                 sink.packet(&RawPacket {
                     ts: last_ts,
@@ -484,7 +538,12 @@ fn parse_pcapng(
                     }
                 }
             }
-            _ => {}
+            Block::NameResolution(_)
+            | Block::DecryptionSecrets(_)
+            | Block::Custom(_)
+            | Block::ProcessInformation(_)
+            | Block::SystemdJournalExport(_) => {}
+            Block::Unknown(_) => sum.weirds.add_n("pcapng_block_skipped", 1),
         }
         w.consume(blen);
     }

@@ -118,7 +118,10 @@ pub fn write(rows: &[FlowRow], fmt: FlowFormat, out: &mut dyn Write) -> std::io:
         }
         FlowFormat::Json => {
             for r in rows {
-                serde_json::to_writer(&mut *out, r).map_err(std::io::Error::other)?;
+                serde_json::to_writer(&mut *out, r).map_err(|e| match e.io_error_kind() {
+                    Some(kind) => std::io::Error::new(kind, e),
+                    None => std::io::Error::other(e),
+                })?;
                 out.write_all(b"\n")?;
             }
         }

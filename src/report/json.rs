@@ -16,6 +16,9 @@ use super::Report;
 use std::io::Write;
 
 pub fn write(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r).map_err(std::io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, r).map_err(|e| match e.io_error_kind() {
+        Some(kind) => std::io::Error::new(kind, e),
+        None => std::io::Error::other(e),
+    })?;
     out.write_all(b"\n")
 }

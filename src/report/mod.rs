@@ -77,7 +77,7 @@ pub struct FlowRow {
 pub struct Report {
     pub schema_version: &'static str,
     pub tool: ToolInfo,
-    pub verdict: &'static str,
+    /// Carries the top-level `verdict` (flattened).
     #[serde(flatten)]
     pub assessment: Assessment,
     pub case: CaseEcho,

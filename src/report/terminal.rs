@@ -52,7 +52,7 @@ fn table(
 
 pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::Result<()> {
     let a = &r.assessment;
-    writeln!(out, "VERDICT: {}", r.verdict)?;
+    writeln!(out, "VERDICT: {}", a.verdict.as_str())?;
     writeln!(out, "{}", if german { &a.headline_de } else { &a.headline })?;
     writeln!(out)?;
     if !a.reasons.is_empty() {
