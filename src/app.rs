@@ -259,7 +259,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         allow: &cfg.allow,
         iocs: &cfg.iocs,
     });
-    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings);
+    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings, &cfg.allow);
     let verdict = assessment.verdict;
     let rows = if cfg.csv.is_some() {
         flow_rows(&a, &cfg.input)
@@ -289,6 +289,9 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             scope: cfg.scope_text.clone(),
             scope_default: cfg.scope.is_empty(),
             allowlist: cfg.allow_text.clone(),
+            allowlist_entries: cfg.allow_entries.clone(),
+            case_name: cfg.case_name.clone(),
+            analyst: cfg.analyst.clone(),
             threshold_bytes: cfg.threshold,
             threshold_source: cfg.threshold_source,
             case_file: cfg.case_file.as_ref().map(|c| c.0.clone()),
@@ -314,7 +317,10 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     if !cfg.input.quiet {
         let stdout = io::stdout();
         let mut lock = stdout.lock();
-        ignore_pipe(report::terminal::write(&report, cfg.top, cfg.german, &mut lock).and_then(|()| lock.flush()))?;
+        ignore_pipe(
+            report::terminal::write(&report, cfg.top, cfg.german, &mut lock)
+                .and_then(|()| lock.flush()),
+        )?;
     }
     Ok(match verdict {
         Verdict::Supported => exit::SUPPORTED,

@@ -99,6 +99,14 @@ pub struct InputConfig {
     pub quiet: bool,
 }
 
+/// An allowlist entry as applied, for the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AllowEcho {
+    pub destination: String,
+    pub justification: String,
+    pub multi_tenant: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct AnalyzeConfig {
     pub input: InputConfig,
@@ -106,6 +114,9 @@ pub struct AnalyzeConfig {
     pub scope_text: Vec<String>,
     pub allow: Allowlist,
     pub allow_text: Vec<String>,
+    pub allow_entries: Vec<AllowEcho>,
+    pub case_name: Option<String>,
+    pub analyst: Option<String>,
     pub window: Option<(Ts, Ts)>,
     pub window_given: bool,
     pub threshold: u64,
@@ -203,7 +214,7 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         }
         None => (CaseFile::default(), None),
     };
-    let input = input_config(&a.input, &case.network.internal)?;
+    let mut input = input_config(&a.input, &case.network.internal)?;
     let scope_text: Vec<String> = if !a.scope.is_empty() {
         a.scope.clone()
     } else {
@@ -213,12 +224,43 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         .iter()
         .map(|s| parse_net(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let allow_text: Vec<String> = if !a.allow.is_empty() {
-        a.allow.clone()
+    // A host that holds customer data is ours by definition: scope entries outside
+    // the internal networks join them (and the report says so).
+    for (net, text) in scope.iter().zip(&scope_text) {
+        if !input.netscope.internal.iter().any(|n| n.contains(net)) {
+            input.netscope.internal.push(*net);
+            input.internal_text.push(format!("{text} (from --scope)"));
+        }
+    }
+    let allow_entries: Vec<AllowEcho> = if !a.allow.is_empty() {
+        a.allow
+            .iter()
+            .map(|d| AllowEcho {
+                destination: d.clone(),
+                justification: "given with --allow".into(),
+                multi_tenant: false,
+            })
+            .collect()
     } else {
-        case.allow.iter().map(|e| e.destination.clone()).collect()
+        case.allow
+            .iter()
+            .map(|e| AllowEcho {
+                destination: e.destination.clone(),
+                justification: e.justification.clone(),
+                multi_tenant: e.multi_tenant,
+            })
+            .collect()
     };
-    let allow = Allowlist::parse(&allow_text)?;
+    let allow_text: Vec<String> = allow_entries
+        .iter()
+        .map(|e| e.destination.clone())
+        .collect();
+    let allow = Allowlist::parse_entries(
+        &allow_entries
+            .iter()
+            .map(|e| (e.destination.clone(), e.multi_tenant))
+            .collect::<Vec<_>>(),
+    )?;
     let (window, window_given) = match (&a.window, &case.window) {
         (Some(w), _) => (Some(parse_window(w)?), true),
         (None, Some(w)) => (
@@ -259,6 +301,9 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         scope_text,
         allow,
         allow_text,
+        allow_entries,
+        case_name: case.case.name.clone(),
+        analyst: case.case.analyst.clone(),
         window,
         window_given,
         threshold,

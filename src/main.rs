@@ -77,7 +77,9 @@ fn detectors(explain: Option<&str>) -> std::io::Result<u8> {
                 Ok(0)
             }
             None => {
-                exfilcheck::warn_line!("exfilcheck: no detector {code}; `exfilcheck detectors` lists them");
+                exfilcheck::warn_line!(
+                    "exfilcheck: no detector {code}; `exfilcheck detectors` lists them"
+                );
                 Ok(exit::USAGE)
             }
         },

@@ -201,3 +201,28 @@ fn broken_pipe_is_success() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "a closed pipe is not an error");
 }
+
+#[test]
+fn internal_networks_that_do_not_fit_the_capture_are_inconclusive() {
+    // Zeek's trace uses public addresses (141.142.0.0/16); with the default internal
+    // networks only link-local IPv6 hosts are internal.
+    let d = tempdir("wrongnet");
+    let j = d.join("r.json");
+    let o = run_paths(
+        &["analyze", "--quiet", "--json", j.to_str().unwrap()],
+        &[&testdata().join("pcap/zeek__wikipedia.pcap")],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let v = json(&j);
+    let codes: Vec<&str> = v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"SCOPE_HOST_UNSEEN"), "{codes:?}");
+    assert!(codes.contains(&"MOSTLY_EXTERNAL_TRAFFIC"), "{codes:?}");
+    // The JSON has exactly one top-level verdict key.
+    let text = std::fs::read_to_string(&j).unwrap();
+    assert_eq!(text.matches("\n  \"verdict\":").count(), 1);
+}

@@ -96,6 +96,18 @@ fn compressed_and_stdin_inputs_give_the_same_flows() {
         std::fs::write(&zst, v).unwrap();
     }
     assert_eq!(rows_without_file(&zst), want, "zstd");
+    // Two zstd frames back to back (split at a record boundary): both are read.
+    let b = std::fs::read(&src).unwrap();
+    let cut = 24 + 16 + u32::from_le_bytes(b[32..36].try_into().unwrap()) as usize;
+    let mut multi =
+        ruzstd::encoding::compress_to_vec(&b[..cut], ruzstd::encoding::CompressionLevel::Fastest);
+    multi.extend(ruzstd::encoding::compress_to_vec(
+        &b[cut..],
+        ruzstd::encoding::CompressionLevel::Fastest,
+    ));
+    let mz = d.join("multi.pcap.zst");
+    std::fs::write(&mz, multi).unwrap();
+    assert_eq!(rows_without_file(&mz), want, "multi-frame zstd");
     // stdin
     let o = Command::new(bin())
         .args(["flows", "--format", "csv", "-"])
@@ -112,7 +124,11 @@ fn compressed_and_stdin_inputs_give_the_same_flows() {
     std::fs::copy(&src, d.join("w.pcap")).unwrap();
     let (rows, o) = flows(&d);
     assert!(o.status.success());
-    assert_eq!(rows.len(), want.len() * 3);
+    assert_eq!(
+        rows.len(),
+        want.len() * 4,
+        "w.pcap, .gz, .zst and the multi-frame .zst"
+    );
 }
 
 #[test]

@@ -173,3 +173,53 @@ fn window_flag_limits_the_analysis() {
     assert_ne!(v["verdict"], "CONTRADICTED");
     assert_eq!(v["coverage"]["window_source"], "given");
 }
+
+#[test]
+fn multi_tenant_allowlist_entries_cannot_clear_an_upload() {
+    let Some(lab) = lab() else { return };
+    let d = lab.join("06_allowed_backup");
+    let dir = tempdir("mt");
+    let case = dir.join("case.toml");
+    std::fs::write(
+        &case,
+        "[network]\ninternal = [\"10.20.0.0/16\"]\n[scope]\nhosts = [\"10.20.1.10\"]\n\
+         [[allow]]\ndestination = \"198.51.100.50/32\"\njustification = \"backup provider, shared object storage\"\nmulti_tenant = true\n",
+    )
+    .unwrap();
+    let v = analyze(
+        &d.join("capture.pcap"),
+        &["--case".into(), case.display().to_string()],
+        "06mt",
+    );
+    assert_eq!(v["verdict"], "INCONCLUSIVE");
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "MULTI_TENANT_UPLOAD")
+    );
+    assert_eq!(
+        v["case"]["allowlist_entries"][0]["justification"],
+        "backup provider, shared object storage"
+    );
+}
+
+#[test]
+fn scope_outside_the_internal_networks_still_counts() {
+    let Some(lab) = lab() else { return };
+    let d = lab.join("02_bulk_upload");
+    let args: Vec<String> = ["--internal", "10.99.0.0/16", "--scope", "10.20.1.10"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let v = analyze(&d.join("capture.pcap"), &args, "02scope");
+    assert_eq!(v["verdict"], "CONTRADICTED");
+    assert!(
+        v["case"]["internal_networks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("from --scope"))
+    );
+}

@@ -73,35 +73,51 @@ impl Netscope {
 pub struct Allowlist {
     pub nets: Vec<IpNet>,
     pub domains: Vec<String>,
+    /// Entries (as `matches` names them) marked multi-tenant: shared cloud
+    /// services where an attacker could own a tenant.
+    pub multi_tenant: Vec<String>,
 }
 
 impl Allowlist {
     /// Parses entries: a CIDR or address, else a domain suffix (`example.com`
     /// matches `example.com` and `*.example.com`).
     pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let with: Vec<(String, bool)> = entries.iter().map(|e| (e.clone(), false)).collect();
+        Self::parse_entries(&with)
+    }
+
+    /// Parses entries with their multi-tenant mark.
+    pub fn parse_entries(entries: &[(String, bool)]) -> Result<Self, String> {
         let mut a = Allowlist::default();
-        for e in entries {
+        for (e, mt) in entries {
             let e = e.trim();
             if e.is_empty() {
                 continue;
             }
-            if let Ok(n) = e.parse::<IpNet>() {
+            let key = if let Ok(n) = e.parse::<IpNet>() {
                 a.nets.push(n);
+                n.to_string()
             } else if let Ok(ip) = e.parse::<IpAddr>() {
-                a.nets.push(IpNet::from(ip));
+                let n = IpNet::from(ip);
+                a.nets.push(n);
+                n.to_string()
             } else if e.contains('.')
                 && e.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '*'))
             {
-                a.domains.push(
-                    e.trim_start_matches("*.")
-                        .trim_start_matches('.')
-                        .to_ascii_lowercase(),
-                );
+                let d = e
+                    .trim_start_matches("*.")
+                    .trim_start_matches('.')
+                    .to_ascii_lowercase();
+                a.domains.push(d.clone());
+                d
             } else {
                 return Err(format!(
                     "allowlist entry '{e}' is neither a CIDR, an address nor a domain"
                 ));
+            };
+            if *mt {
+                a.multi_tenant.push(key);
             }
         }
         Ok(a)

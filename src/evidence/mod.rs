@@ -9,6 +9,7 @@
 //! 3. Otherwise SUPPORTED, always worded as "no evidence found in the examined
 //!    captures", with the observed outbound bytes stated.
 
+use crate::attribution::netscope::Allowlist;
 use crate::attribution::{FrameRef, Ledger};
 use crate::detect::{Finding, Severity};
 use crate::input::InputSummary;
@@ -166,6 +167,13 @@ fn in_scope(ip: IpAddr, v: &VerdictInputs<'_>, internal_seen: bool) -> bool {
     }
 }
 
+fn is_local_only(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local(),
+        IpAddr::V6(a) => a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
 fn display_filter(host: IpAddr, dest: IpAddr) -> String {
     let f = |ip: IpAddr| match ip {
         IpAddr::V4(_) => "ip",
@@ -181,6 +189,7 @@ pub fn assess(
     ledger: &Ledger,
     flows: &[Flow],
     findings: &[Finding],
+    allow: &Allowlist,
 ) -> Assessment {
     let mut reasons = Vec::new();
     let file = |i: usize| inputs.get(i).map(|s| s.path.clone()).unwrap_or_default();
@@ -277,6 +286,52 @@ pub fn assess(
                 references: Vec::new(),
             });
         }
+    }
+
+    // --- Allowlisted shared services -------------------------------------------
+    // Uploads to a multi-tenant allowlist entry (cloud storage, SaaS) cannot be told
+    // apart from uploads to an attacker's tenant of the same service (methodology C9).
+    for p in &ledger.pairs {
+        let Some(entry) = &p.allowed_by else { continue };
+        if !allow.multi_tenant.contains(entry)
+            || !in_scope(p.host, v, true)
+            || p.out.bytes <= v.threshold
+        {
+            continue;
+        }
+        reasons.push(Reason {
+            code: "MULTI_TENANT_UPLOAD",
+            detector: None,
+            effect: Effect::Inconclusive,
+            host: Some(p.host),
+            destination: Some(p.dest),
+            bytes: Some(p.out.bytes),
+            first_ts: Some(p.first_ts),
+            last_ts: Some(p.last_ts),
+            text: format!(
+                "host {} sent {} to {} ({entry}), an allowlisted shared service: network data cannot tell the organisation's tenant from an attacker's",
+                p.host,
+                human(p.out.bytes),
+                p.dest
+            ),
+            text_de: format!(
+                "Host {} hat {} an {} ({entry}) gesendet, einen freigegebenen, von vielen Kunden genutzten Dienst: Netzwerkdaten können den eigenen Mandanten nicht von dem eines Angreifers unterscheiden",
+                p.host,
+                human(p.out.bytes),
+                p.dest
+            ),
+            references: p
+                .frames
+                .iter()
+                .map(|f| Reference {
+                    input: f.input,
+                    file: file(f.input),
+                    first_frame: f.first_frame,
+                    last_frame: f.last_frame,
+                    display_filter: display_filter(p.host, p.dest),
+                })
+                .collect(),
+        });
     }
 
     // --- Detector findings ------------------------------------------------------
@@ -488,8 +543,18 @@ pub fn assess(
                 unseen.push(s);
             }
         }
-    } else if ledger.internal_hosts_seen.is_empty() && total_packets > 0 {
-        unseen.push("(any internal host)".to_string());
+    } else if total_packets > 0
+        && !ledger
+            .internal_hosts_seen
+            .iter()
+            .any(|ip| !is_local_only(*ip))
+    {
+        // Link-local and loopback addresses are internal by default but never
+        // reach the internet: without any other internal host, the internal
+        // networks do not describe this capture.
+        unseen.push(
+            "(any internal host other than link-local or loopback: check --internal)".to_string(),
+        );
     }
     for u in &unseen {
         reasons.push(Reason {
@@ -556,6 +621,31 @@ pub fn assess(
             last_ts: None,
             text: format!("the capture looks one-sided: {one} of {} TCP flows show packets in one direction only", one + two),
             text_de: format!("Der Mitschnitt wirkt einseitig: {one} von {} TCP-Verbindungen zeigen Pakete nur in einer Richtung", one + two),
+            references: Vec::new(),
+        });
+    }
+    let all_ip = ledger.total_out.ip_bytes
+        + ledger.total_in.ip_bytes
+        + ledger.internal_bytes
+        + ledger.external_only_bytes;
+    if all_ip > 0 && ledger.external_only_bytes * 2 > all_ip {
+        reasons.push(Reason {
+            code: "MOSTLY_EXTERNAL_TRAFFIC",
+            detector: None,
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: Some(ledger.external_only_bytes),
+            first_ts: None,
+            last_ts: None,
+            text: format!(
+                "{:.0} % of the IP bytes flow between addresses outside the internal networks: the capture is from elsewhere or --internal is incomplete, so outbound bytes cannot be attributed",
+                100.0 * ledger.external_only_bytes as f64 / all_ip as f64
+            ),
+            text_de: format!(
+                "{:.0} % der IP-Bytes fließen zwischen Adressen außerhalb der internen Netze: der Mitschnitt stammt von anderswo oder --internal ist unvollständig, ausgehende Bytes lassen sich nicht zuordnen",
+                100.0 * ledger.external_only_bytes as f64 / all_ip as f64
+            ),
             references: Vec::new(),
         });
     }

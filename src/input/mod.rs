@@ -519,13 +519,17 @@ pub fn hash_file(path: &InputPath) -> Option<String> {
 /// concatenated files, `pzstd`, rotated logs). ruzstd's streaming decoder reads
 /// one frame; this starts a new decoder while input remains.
 pub struct MultiZstd<R: Read> {
-    dec: Option<ruzstd::decoding::StreamingDecoder<io::BufReader<R>, ruzstd::decoding::FrameDecoder>>,
+    dec: Option<
+        ruzstd::decoding::StreamingDecoder<io::BufReader<R>, ruzstd::decoding::FrameDecoder>,
+    >,
 }
 
 impl<R: Read> MultiZstd<R> {
     pub fn new(r: R) -> io::Result<Self> {
         let d = ruzstd::decoding::StreamingDecoder::new(io::BufReader::with_capacity(1 << 16, r))
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd stream: {e}")))?;
+            .map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("bad zstd stream: {e}"))
+        })?;
         Ok(MultiZstd { dec: Some(d) })
     }
 }

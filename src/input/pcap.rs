@@ -368,7 +368,12 @@ fn parse_pcapng(
             let caplen = rd(&bytes[20..24]);
             let origlen = rd(&bytes[24..28]);
             if 28 + caplen as usize > blen - 4 {
-                return Err((off, format!("broken pcapng packet block: caplen {caplen} exceeds block length {blen}")));
+                return Err((
+                    off,
+                    format!(
+                        "broken pcapng packet block: caplen {caplen} exceeds block length {blen}"
+                    ),
+                ));
             }
             let Some(ifc) = ifaces.get(usize::from(if_id)).copied() else {
                 sum.weirds.add(Weird::UnknownInterface);

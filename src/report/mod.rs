@@ -30,6 +30,10 @@ pub struct CaseEcho {
     pub scope: Vec<String>,
     pub scope_default: bool,
     pub allowlist: Vec<String>,
+    /// The allowlist with each entry's justification and multi-tenant mark.
+    pub allowlist_entries: Vec<crate::config::AllowEcho>,
+    pub case_name: Option<String>,
+    pub analyst: Option<String>,
     pub threshold_bytes: u64,
     pub threshold_source: &'static str,
     pub case_file: Option<String>,
