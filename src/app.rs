@@ -242,6 +242,17 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     }
     let a = analyse_inputs(&cfg.input, cfg.window, true)?;
     let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
+    let name_index = detect::name_index(&a.flows, &a.names);
+    let detect_input = DetectInput {
+        flows: &a.flows,
+        dns: &a.dns,
+        names: &name_index,
+        netscope: &cfg.input.netscope,
+        allow: &cfg.allow,
+        iocs: &cfg.iocs,
+    };
+    let findings = detect::run_all(&detect_input);
+    let channels = detect::channel_bounds(&detect_input);
     let vin = VerdictInputs {
         scope: &cfg.scope,
         scope_given: !cfg.scope.is_empty(),
@@ -249,16 +260,12 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         window: cfg.window,
         window_given: cfg.window_given,
         max_gap: MAX_GAP_NS,
+        materiality: cfg.materiality,
+        materiality_source: cfg.materiality_source,
+        egress: &cfg.egress,
+        capacity: cfg.capacity,
+        channels: &channels,
     };
-    let name_index = detect::name_index(&a.flows, &a.names);
-    let findings = detect::run_all(&DetectInput {
-        flows: &a.flows,
-        dns: &a.dns,
-        names: &name_index,
-        netscope: &cfg.input.netscope,
-        allow: &cfg.allow,
-        iocs: &cfg.iocs,
-    });
     let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings, &cfg.allow);
     let verdict = assessment.verdict;
     let rows = if cfg.csv.is_some() {

@@ -78,6 +78,10 @@ pub struct AnalyzeArgs {
     /// Default 1 MiB (see docs/verdict.md).
     #[arg(long, value_name = "BYTES")]
     pub threshold: Option<String>,
+    /// Materiality M: the smallest volume that would matter; SUPPORTED needs the
+    /// upper bound below it (default: the threshold).
+    #[arg(long, value_name = "BYTES")]
+    pub materiality: Option<String>,
     /// Indicator of compromise (address, CIDR or domain); repeatable. Adds to the case file's [iocs].
     #[arg(long = "ioc", value_name = "IP_CIDR_OR_DOMAIN")]
     pub ioc: Vec<String>,

@@ -33,6 +33,8 @@ pub struct CaseFile {
     pub verdict: VerdictSection,
     #[serde(default)]
     pub iocs: IocSection,
+    #[serde(default)]
+    pub coverage: CoverageSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +90,38 @@ pub struct AllowEntry {
 #[serde(deny_unknown_fields)]
 pub struct VerdictSection {
     pub threshold: Option<String>,
+    /// Materiality M: the smallest volume that would matter.
+    pub materiality: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageSection {
+    /// Capacity of the egress link(s), e.g. "1Gbit" or "125MB" (per second).
+    pub link_capacity: Option<String>,
+    #[serde(default)]
+    pub egress: Vec<EgressEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressEntry {
+    pub name: String,
+    /// How the egress point appears in the evidence: part of a capture file's path,
+    /// or a pcapng interface name.
+    pub observed_by: String,
+}
+
+/// Parses a rate: bytes per second, or bits with a `bit` suffix (`1Gbit`, `100Mbit`).
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.trim_end_matches("/s").trim_end_matches("ps");
+    if let Some(b) = t.strip_suffix("bit") {
+        let bytes = parse_bytes(&format!("{}b", b.trim()))?;
+        Ok(bytes / 8)
+    } else {
+        parse_bytes(t)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +162,10 @@ pub struct AnalyzeConfig {
     pub german: bool,
     pub command_line: Vec<String>,
     pub iocs: crate::detect::Iocs,
+    pub materiality: u64,
+    pub materiality_source: &'static str,
+    pub egress: Vec<(String, String)>,
+    pub capacity: Option<u64>,
 }
 
 /// Parses `1MiB`, `500k`, `2MB`, `1048576`, `0`.
@@ -274,6 +312,23 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         (None, Some(t)) => (parse_bytes(t)?, "case file"),
         (None, None) => (DEFAULT_THRESHOLD, "default: ATT&CK DET0348 example volume"),
     };
+    let (materiality, materiality_source) = match (&a.materiality, &case.verdict.materiality) {
+        (Some(m), _) => (parse_bytes(m)?, "--materiality"),
+        (None, Some(m)) => (parse_bytes(m)?, "case file"),
+        (None, None) => (threshold, "default: equal to the threshold"),
+    };
+    let capacity = case
+        .coverage
+        .link_capacity
+        .as_deref()
+        .map(parse_rate)
+        .transpose()?;
+    let egress = case
+        .coverage
+        .egress
+        .iter()
+        .map(|e| (e.name.clone(), e.observed_by.clone()))
+        .collect();
     let mut ioc_ips = case.iocs.ips.clone();
     ioc_ips.extend(a.ioc.iter().filter(|s| parse_net(s).is_ok()).cloned());
     let mut ioc_domains: Vec<String> = case
@@ -315,6 +370,10 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         german: a.lang == crate::cli::Lang::De,
         command_line,
         iocs,
+        materiality,
+        materiality_source,
+        egress,
+        capacity,
     })
 }
 
@@ -355,10 +414,23 @@ pub const CASE_TEMPLATE: &str = r#"# exfilcheck case file. Every field can also 
 # ips = ["203.0.113.66"]
 # domains = ["evil.example"]
 
+[coverage]
+# Capacity of the egress link, used to bound what could pass while nothing was captured.
+# Default: the fastest flow seen in the captures.
+# link_capacity = "1Gbit"
+# Every egress path of the network and how it appears in the evidence (part of a capture
+# file's path, or a pcapng interface name). An unobserved one makes the bound infinite.
+# [[coverage.egress]]
+# name = "ISP uplink"
+# observed_by = "uplink"
+
 [verdict]
 # Outbound application bytes per host in scope to non-allowlisted destinations above
 # which the verdict is CONTRADICTED. Default 1MiB (ATT&CK DET0348 example threshold).
 # threshold = "1MiB"
+# Materiality M: the smallest volume that would matter (e.g. the export size of the
+# smallest sensitive table). SUPPORTED needs the upper bound below it. Default: threshold.
+# materiality = "5MB"
 "#;
 
 #[cfg(test)]

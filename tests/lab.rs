@@ -223,3 +223,82 @@ fn scope_outside_the_internal_networks_still_counts() {
             .any(|n| n.as_str().unwrap().contains("from --scope"))
     );
 }
+
+#[test]
+fn upper_bound_terms() {
+    let Some(lab) = lab() else { return };
+    // DNS tunnel: the DB host's bound includes what its query names can carry (>= the 1.5 MB file).
+    let d = lab.join("03_dns_tunnel");
+    let v = analyze(&d.join("capture.pcap"), &case_args(&labels(&d)), "u03");
+    let u = &v["upper_bounds"][0];
+    assert_eq!(u["host"], "10.20.1.10");
+    assert!(u["dns_information"].as_u64().unwrap() >= 1_500_000);
+    assert_eq!(
+        u["total"].as_u64().unwrap(),
+        [
+            "observed",
+            "sampling",
+            "gap",
+            "loss",
+            "dns_information",
+            "icmp_payload"
+        ]
+        .iter()
+        .map(|k| u[*k].as_u64().unwrap())
+        .sum::<u64>()
+    );
+    // Coverage hole: the unobserved 12 s count at the fastest observed rate.
+    let d = lab.join("07_coverage_gap/total");
+    let v = analyze(&d.join("capture.pcap"), &case_args(&labels(&d)), "u07");
+    assert!(v["upper_bounds"][0]["gap"].as_u64().unwrap() > 0);
+    let c2 = v["coverage"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "C2")
+        .unwrap();
+    assert_eq!(c2["status"], "FAIL");
+    // Benign: SUPPORTED with a bound of zero for the DB host.
+    let d = lab.join("01_benign");
+    let v = analyze(&d.join("capture.pcap"), &case_args(&labels(&d)), "u01");
+    assert_eq!(v["verdict"], "SUPPORTED");
+    assert_eq!(v["upper_bounds"][0]["total"], 0);
+    assert!(v["headline"].as_str().unwrap().contains("at most 0 B"));
+}
+
+#[test]
+fn an_unobserved_egress_point_makes_the_bound_infinite() {
+    let Some(lab) = lab() else { return };
+    let d = lab.join("01_benign");
+    let dir = tempdir("egress");
+    let case = dir.join("case.toml");
+    std::fs::write(
+        &case,
+        "[network]\ninternal = [\"10.20.0.0/16\"]\n[scope]\nhosts = [\"10.20.1.10\"]\n\
+         [[coverage.egress]]\nname = \"ISP uplink\"\nobserved_by = \"01_benign\"\n\
+         [[coverage.egress]]\nname = \"LTE backup\"\nobserved_by = \"lte-backup\"\n",
+    )
+    .unwrap();
+    let v = analyze(
+        &d.join("capture.pcap"),
+        &["--case".into(), case.display().to_string()],
+        "egress",
+    );
+    assert_eq!(v["verdict"], "INCONCLUSIVE");
+    assert!(v["upper_bounds"][0]["total"].is_null(), "unbounded");
+    let c3 = v["coverage"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "C3")
+        .unwrap();
+    assert_eq!(c3["status"], "FAIL");
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "EGRESS_UNOBSERVED"
+                && r["text"].as_str().unwrap().contains("LTE backup"))
+    );
+}

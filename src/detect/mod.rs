@@ -245,3 +245,45 @@ pub mod stats {
         (1.0 - ((q1 + q3 - 2.0 * q2) / (q3 - q1)).abs()).clamp(0.0, 1.0)
     }
 }
+
+/// What the covert channels of one internal host could have carried: the
+/// information bound of its DNS query names (all non-allowlisted domains, not
+/// only those that fire D7) and its outbound ICMP echo payload.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ChannelBound {
+    pub dns_information_bytes: u64,
+    pub icmp_payload_bytes: u64,
+}
+
+/// Per internal host, the DNS and ICMP terms of the upper bound (methodology §3.3).
+pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
+    let mut m: BTreeMap<IpAddr, ChannelBound> = BTreeMap::new();
+    for ((client, domain), agg) in inp.dns {
+        if inp.netscope.class(*client) != AddrClass::Internal
+            || inp
+                .allow
+                .domains
+                .iter()
+                .any(|d| domain == d || domain.ends_with(&format!(".{d}")))
+        {
+            continue;
+        }
+        m.entry(*client).or_default().dns_information_bytes +=
+            rules::dns_tunnel::information_bound(agg);
+    }
+    for f in inp.flows {
+        let Some(s) = &f.icmp else { continue };
+        let Some((host, dest, _, _, host_is_orig)) = inp.outbound(f) else {
+            continue;
+        };
+        if inp.allowed(dest) {
+            continue;
+        }
+        m.entry(host).or_default().icmp_payload_bytes += if host_is_orig {
+            s.request_payload
+        } else {
+            s.reply_payload
+        };
+    }
+    m
+}

@@ -90,6 +90,48 @@ pub struct VerdictInputs<'a> {
     pub window_given: bool,
     /// Largest silence between capture files tolerated inside the window.
     pub max_gap: Ts,
+    /// Materiality M: the smallest volume that would matter (methodology §3.3).
+    pub materiality: u64,
+    pub materiality_source: &'static str,
+    /// Declared egress points and how each is observed (input path part or interface name).
+    pub egress: &'a [(String, String)],
+    /// Link capacity in bytes per second, if the case states it.
+    pub capacity: Option<u64>,
+    /// DNS and ICMP channel terms per internal host.
+    pub channels: &'a std::collections::BTreeMap<IpAddr, crate::detect::ChannelBound>,
+}
+
+/// A coverage gate (methodology §3.1) with its figure.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateResult {
+    pub id: &'static str,
+    pub name: &'static str,
+    /// PASS, FLAG, FAIL or N/A.
+    pub status: &'static str,
+    pub figure: String,
+}
+
+/// U(H,W): the most that host H could have sent to non-allowlisted destinations
+/// within the window, term by term (methodology §3.3). `total` is None when
+/// unbounded (a declared egress point was not observed).
+#[derive(Clone, Debug, Serialize)]
+pub struct UpperBound {
+    pub host: IpAddr,
+    /// Observed application bytes (TCP sequence span, so capture gaps inside flows count).
+    pub observed: u64,
+    /// Sampling term: 0 for unsampled packet captures.
+    pub sampling: u64,
+    /// Rate × unobserved time of the window.
+    pub gap: u64,
+    /// Packets the capturing system dropped × 1,500 bytes.
+    pub loss: u64,
+    pub dns_information: u64,
+    pub icmp_payload: u64,
+    pub total: Option<u64>,
+    /// Bytes to allowlisted multi-tenant services, stated beside the bound.
+    pub multi_tenant: u64,
+    pub rate_bytes_per_s: f64,
+    pub rate_source: &'static str,
 }
 
 /// An interval of the window without observed packets.
@@ -125,6 +167,7 @@ pub struct Coverage {
     pub one_sided_tcp_flows: u64,
     pub two_sided_tcp_flows: u64,
     pub scope_hosts_unseen: Vec<String>,
+    pub gates: Vec<GateResult>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -138,6 +181,10 @@ pub struct Assessment {
     pub observed_out_unallowed: u64,
     /// The same in IP bytes (headers and retransmissions included).
     pub observed_out_unallowed_ip: u64,
+    pub materiality_bytes: u64,
+    pub materiality_source: &'static str,
+    /// U(H,W) per host in scope.
+    pub upper_bounds: Vec<UpperBound>,
 }
 
 /// Shortest intra-file silence that can count as a gap.
@@ -666,6 +713,332 @@ pub fn assess(
         });
     }
 
+    // --- Egress points (C3) -------------------------------------------------------
+    let mut unobserved_egress = Vec::new();
+    for (name, by) in v.egress {
+        let seen = inputs.iter().any(|s| {
+            s.packets > 0
+                && (s.path.contains(by.as_str())
+                    || s.interfaces
+                        .iter()
+                        .any(|i| i.name.as_deref() == Some(by.as_str())))
+        });
+        if !seen {
+            unobserved_egress.push(name.clone());
+            reasons.push(Reason {
+                code: "EGRESS_UNOBSERVED",
+                detector: None,
+                effect: Effect::Inconclusive,
+                host: None,
+                destination: None,
+                bytes: None,
+                first_ts: None,
+                last_ts: None,
+                text: format!("declared egress point {name} ({by}) is not in the examined captures: what left through it is unbounded"),
+                text_de: format!("Der angegebene Ausgangspunkt {name} ({by}) ist in den untersuchten Mitschnitten nicht enthalten: was darüber abfloss, ist unbegrenzt"),
+                references: Vec::new(),
+            });
+        }
+    }
+
+    // --- Upper bound U(H,W) ---------------------------------------------------------
+    let gap_ns: i64 = gaps.iter().map(|(a, b)| b - a).sum();
+    let dropped_total: u64 = inputs.iter().filter_map(InputSummary::drops).sum();
+    // Rate cap for gap terms: the stated link capacity, else the fastest outbound
+    // flow observed (bytes over duration, at least one second).
+    let observed_peak = flows
+        .iter()
+        .filter(|f| f.key.depth == 0)
+        .map(|f| {
+            let d = ((f.last_ts - f.first_ts) as f64 / 1e9).max(1.0);
+            f.orig_stats.bytes.max(f.resp_stats.bytes) as f64 / d
+        })
+        .fold(0.0_f64, f64::max);
+    let (rate, rate_source) = match v.capacity {
+        Some(c) => (c as f64, "link capacity from the case file"),
+        None => (
+            observed_peak,
+            "fastest flow observed in the captures (no link capacity given)",
+        ),
+    };
+    let scope_hosts: Vec<IpAddr> = {
+        let mut hs: std::collections::BTreeSet<IpAddr> = ledger
+            .internal_hosts_seen
+            .iter()
+            .copied()
+            .filter(|h| in_scope(*h, v, true))
+            .collect();
+        hs.extend(v.channels.keys().copied().filter(|h| in_scope(*h, v, true)));
+        hs.into_iter().collect()
+    };
+    let mut upper_bounds = Vec::new();
+    for h in scope_hosts {
+        let row = ledger.hosts.iter().find(|r| r.host == h);
+        let observed = row.map_or(0, |r| r.out_unallowed.bytes);
+        let multi_tenant: u64 = ledger
+            .pairs
+            .iter()
+            .filter(|p| {
+                p.host == h
+                    && p.allowed_by
+                        .as_ref()
+                        .is_some_and(|e| allow.multi_tenant.contains(e))
+            })
+            .map(|p| p.out.bytes)
+            .sum();
+        let ch = v.channels.get(&h).copied().unwrap_or_default();
+        let gap = (rate * gap_ns as f64 / 1e9).ceil() as u64;
+        let loss = dropped_total.saturating_mul(1500);
+        let total = if unobserved_egress.is_empty() {
+            Some(observed + gap + loss + ch.dns_information_bytes + ch.icmp_payload_bytes)
+        } else {
+            None
+        };
+        upper_bounds.push(UpperBound {
+            host: h,
+            observed,
+            sampling: 0,
+            gap,
+            loss,
+            dns_information: ch.dns_information_bytes,
+            icmp_payload: ch.icmp_payload_bytes,
+            total,
+            multi_tenant,
+            rate_bytes_per_s: rate,
+            rate_source,
+        });
+    }
+    upper_bounds.sort_by(|a, b| {
+        b.total
+            .unwrap_or(u64::MAX)
+            .cmp(&a.total.unwrap_or(u64::MAX))
+            .then(a.host.cmp(&b.host))
+    });
+    for u in &upper_bounds {
+        if u.total.is_none_or(|t| t >= v.materiality) {
+            let t = u.total.map_or_else(
+                || "unbounded".to_string(),
+                |t| format!("{} ({t} bytes)", human(t)),
+            );
+            reasons.push(Reason {
+                code: "UPPER_BOUND_NOT_BELOW_MATERIALITY",
+                detector: None,
+                effect: Effect::Inconclusive,
+                host: Some(u.host),
+                destination: None,
+                bytes: u.total,
+                first_ts: None,
+                last_ts: None,
+                text: format!(
+                    "within the examined evidence host {} could have sent up to {t} to non-allowlisted destinations (observed {}, unobserved time {}, drops {}, DNS {}, ICMP {}), not below the materiality of {}",
+                    u.host, u.observed, u.gap, u.loss, u.dns_information, u.icmp_payload, human(v.materiality)
+                ),
+                text_de: format!(
+                    "Nach den untersuchten Daten könnte Host {} bis zu {t} an nicht freigegebene Ziele gesendet haben (beobachtet {}, unbeobachtete Zeit {}, verworfene Pakete {}, DNS {}, ICMP {}), nicht unter der Wesentlichkeitsschwelle von {}",
+                    u.host, u.observed, u.gap, u.loss, u.dns_information, u.icmp_payload, human(v.materiality)
+                ),
+                references: Vec::new(),
+            });
+        }
+    }
+
+    // --- Coverage gates C1-C10 (methodology §3.1) ------------------------------------
+    let outer_tcp = flows
+        .iter()
+        .filter(|f| f.key.depth == 0 && f.tcp_state.is_some());
+    let (mut seq_bytes, mut missed) = (0u64, 0u64);
+    for f in outer_tcp {
+        seq_bytes += f.orig_stats.bytes + f.resp_stats.bytes;
+        missed += f.orig_stats.missed_bytes + f.resp_stats.missed_bytes;
+    }
+    let loss_share = if seq_bytes > 0 {
+        missed as f64 / seq_bytes as f64
+    } else {
+        0.0
+    };
+    if loss_share > 0.10 {
+        reasons.push(Reason {
+            code: "CAPTURE_LOSS",
+            detector: None,
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: Some(missed),
+            first_ts: None,
+            last_ts: None,
+            text: format!(
+                "{:.1} % of the TCP bytes were acknowledged or spanned but never captured ({missed} bytes): the sensor lost packets",
+                loss_share * 100.0
+            ),
+            text_de: format!(
+                "{:.1} % der TCP-Bytes wurden bestätigt oder überspannt, aber nie mitgeschnitten ({missed} Bytes): der Sensor hat Pakete verloren",
+                loss_share * 100.0
+            ),
+            references: Vec::new(),
+        });
+    }
+    let opaque_ports = [443u16, 22, 853, 500, 4500, 1194, 51820, 8443, 993, 995, 465];
+    let opaque: u64 = ledger
+        .pairs
+        .iter()
+        .filter(|p| in_scope(p.host, v, true) && p.allowed_by.is_none())
+        .filter(|p| {
+            p.dest_ports
+                .iter()
+                .any(|(_, port)| opaque_ports.contains(port))
+        })
+        .map(|p| p.out.bytes)
+        .sum();
+    let first_only: u64 = flows
+        .iter()
+        .filter(|f| f.key.depth == 0 && f.direction == crate::model::DirectionReason::First)
+        .map(|f| f.orig_stats.ip_bytes + f.resp_stats.ip_bytes)
+        .sum();
+    let all_outer: u64 = flows
+        .iter()
+        .filter(|f| f.key.depth == 0)
+        .map(|f| f.orig_stats.ip_bytes + f.resp_stats.ip_bytes)
+        .sum();
+    let invalid_ts: u64 = inputs
+        .iter()
+        .map(|s| s.weirds.get("invalid_timestamp"))
+        .sum();
+    let failed_n = inputs.iter().filter(|s| s.error.is_some()).count();
+    let pct = |a: f64| format!("{:.1} %", a * 100.0);
+    let gates = vec![
+        GateResult {
+            id: "C1",
+            name: "input integrity",
+            status: if failed_n > 0 || inputs.is_empty() {
+                "FAIL"
+            } else {
+                "PASS"
+            },
+            figure: format!(
+                "{} of {} inputs read completely; SHA-256 of each in the inventory",
+                inputs.len() - failed_n,
+                inputs.len()
+            ),
+        },
+        GateResult {
+            id: "C2",
+            name: "time coverage",
+            status: if gaps.is_empty() && window_ns >= 0 && total_packets > 0 {
+                "PASS"
+            } else {
+                "FAIL"
+            },
+            figure: format!(
+                "{} of the window observed, {} gap(s)",
+                if window_ns > 0 {
+                    pct(covered as f64 / window_ns as f64)
+                } else {
+                    "100.0 %".into()
+                },
+                gaps.len()
+            ),
+        },
+        GateResult {
+            id: "C3",
+            name: "egress points",
+            status: if v.egress.is_empty() {
+                "FLAG"
+            } else if unobserved_egress.is_empty() {
+                "PASS"
+            } else {
+                "FAIL"
+            },
+            figure: if v.egress.is_empty() {
+                "no egress inventory declared in the case file: unobserved egress paths cannot be named".into()
+            } else {
+                format!(
+                    "{} of {} declared egress points observed",
+                    v.egress.len() - unobserved_egress.len(),
+                    v.egress.len()
+                )
+            },
+        },
+        GateResult {
+            id: "C4",
+            name: "capture loss",
+            status: if dropped.unwrap_or(0) > 0 || loss_share > 0.10 {
+                "FAIL"
+            } else if loss_share > 0.001 {
+                "FLAG"
+            } else {
+                "PASS"
+            },
+            figure: format!(
+                "{} packets dropped per capture statistics ({}); {} of TCP bytes never captured (ACK-above-gap)",
+                dropped.unwrap_or(0),
+                if dropped.is_some() {
+                    "pcapng ISB"
+                } else {
+                    "not recorded in these files"
+                },
+                pct(loss_share)
+            ),
+        },
+        GateResult {
+            id: "C5",
+            name: "snaplen truncation",
+            status: if truncated > 0 { "FLAG" } else { "PASS" },
+            figure: format!(
+                "{truncated} packets cut by the snapshot length; volumes from IP headers stay valid, names may be missing"
+            ),
+        },
+        GateResult {
+            id: "C6",
+            name: "flow-export loss",
+            status: "N/A",
+            figure: "no flow exports among the inputs".into(),
+        },
+        GateResult {
+            id: "C7",
+            name: "sampling",
+            status: "PASS",
+            figure: "unsampled packet captures".into(),
+        },
+        GateResult {
+            id: "C8",
+            name: "direction ambiguity",
+            status: if all_outer > 0 && first_only * 100 > all_outer {
+                "FLAG"
+            } else {
+                "PASS"
+            },
+            figure: format!(
+                "{} of IP bytes in flows whose originator is only the first packet seen",
+                pct(if all_outer > 0 {
+                    first_only as f64 / all_outer as f64
+                } else {
+                    0.0
+                })
+            ),
+        },
+        GateResult {
+            id: "C9",
+            name: "opaque channels",
+            status: if opaque > 0 || upper_bounds.iter().any(|u| u.multi_tenant > 0) {
+                "FLAG"
+            } else {
+                "PASS"
+            },
+            figure: format!(
+                "{opaque} bytes from hosts in scope over encrypted services (TLS/SSH/VPN/DoT ports) to non-allowlisted destinations; {} to multi-tenant allowlisted services",
+                upper_bounds.iter().map(|u| u.multi_tenant).sum::<u64>()
+            ),
+        },
+        GateResult {
+            id: "C10",
+            name: "time base",
+            status: if invalid_ts > 0 { "FLAG" } else { "PASS" },
+            figure: format!(
+                "{invalid_ts} invalid timestamps; clock offsets of the sensors are not recorded in the files"
+            ),
+        },
+    ];
+
     let verdict = if reasons.iter().any(|r| r.effect == Effect::Contradicts) {
         Verdict::Contradicted
     } else if reasons.iter().any(|r| r.effect == Effect::Inconclusive) {
@@ -687,18 +1060,23 @@ pub fn assess(
                 ),
             )
         }
-        Verdict::Supported => (
-            format!(
-                "No evidence of exfiltration was found in the examined captures: hosts in scope sent {} ({observed} bytes) to destinations not on the allowlist, at or below the threshold of {}.",
-                human(observed),
-                human(v.threshold)
-            ),
-            format!(
-                "In den untersuchten Mitschnitten wurden keine Hinweise auf einen Datenabfluss gefunden: Hosts im Untersuchungsumfang haben {} ({observed} Bytes) an nicht freigegebene Ziele gesendet, höchstens der Schwellenwert von {}.",
-                human(observed),
-                human(v.threshold)
-            ),
-        ),
+        Verdict::Supported => {
+            let u = upper_bounds.iter().filter_map(|u| u.total).max().unwrap_or(0);
+            (
+                format!(
+                    "No evidence of exfiltration was found in the examined captures; within their coverage at most {} ({u} bytes) could have left from hosts in scope, below the materiality of {}. Observed: {} ({observed} bytes) to destinations not on the allowlist.",
+                    human(u),
+                    human(v.materiality),
+                    human(observed)
+                ),
+                format!(
+                    "In den untersuchten Mitschnitten wurden keine Hinweise auf einen Datenabfluss gefunden; im abgedeckten Bereich könnten höchstens {} ({u} Bytes) von Hosts im Untersuchungsumfang abgeflossen sein, unter der Wesentlichkeitsschwelle von {}. Beobachtet: {} ({observed} Bytes) an nicht freigegebene Ziele.",
+                    human(u),
+                    human(v.materiality),
+                    human(observed)
+                ),
+            )
+        }
         Verdict::Inconclusive => (
             "The examined captures can neither confirm nor rule out data exfiltration; the reasons are listed below.".to_string(),
             "Die untersuchten Mitschnitte können einen Datenabfluss weder bestätigen noch ausschließen; die Gründe sind unten aufgeführt.".to_string(),
@@ -733,8 +1111,12 @@ pub fn assess(
             one_sided_tcp_flows: one,
             two_sided_tcp_flows: two,
             scope_hosts_unseen: unseen,
+            gates,
         },
         observed_out_unallowed: observed,
         observed_out_unallowed_ip: observed_ip,
+        materiality_bytes: v.materiality,
+        materiality_source: v.materiality_source,
+        upper_bounds,
     }
 }

@@ -154,7 +154,68 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
         t.inner_flows,
         t.uncertain_direction_flows
     )?;
+    let gates: Vec<String> = c
+        .gates
+        .iter()
+        .map(|g| format!("{} {}", g.id, g.status))
+        .collect();
+    writeln!(out, "  gates      {}", gates.join("  "))?;
+    for g in c
+        .gates
+        .iter()
+        .filter(|g| g.status == "FAIL" || g.status == "FLAG")
+    {
+        writeln!(
+            out,
+            "             {} {} {}: {}",
+            g.id,
+            g.status,
+            g.name,
+            sanitize(&g.figure)
+        )?;
+    }
     writeln!(out)?;
+    if !a.upper_bounds.is_empty() {
+        writeln!(
+            out,
+            "Upper bound U(H,W) per host in scope (materiality {}, {})",
+            human(a.materiality_bytes),
+            a.materiality_source
+        )?;
+        let rows: Vec<Vec<String>> = a
+            .upper_bounds
+            .iter()
+            .take(top)
+            .map(|u| {
+                vec![
+                    u.host.to_string(),
+                    u.total.map_or_else(|| "unbounded".into(), human),
+                    human(u.observed),
+                    human(u.gap),
+                    human(u.loss),
+                    human(u.dns_information),
+                    human(u.icmp_payload),
+                    human(u.multi_tenant),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "HOST",
+                "U",
+                "OBSERVED",
+                "UNOBSERVED-TIME",
+                "DROPS",
+                "DNS",
+                "ICMP",
+                "MULTI-TENANT",
+            ],
+            &rows,
+            &[false, true, true, true, true, true, true, true],
+        )?;
+        writeln!(out)?;
+    }
     let l = &r.ledger;
     if !l.hosts.is_empty() {
         writeln!(out, "Internal hosts by outbound bytes (top {top})")?;
