@@ -30,6 +30,8 @@ pub mod exit {
 
 struct Sink<'a> {
     table: FlowTable,
+    /// Packets inside the baseline window go here instead.
+    baseline: Option<(FlowTable, (Ts, Ts))>,
     weirds: Weirds,
     window: Option<(Ts, Ts)>,
     outside: u64,
@@ -39,6 +41,15 @@ struct Sink<'a> {
 impl PacketSink for Sink<'_> {
     #[inline]
     fn packet(&mut self, p: &RawPacket<'_>) {
+        if let Some((table, (s, e))) = self.baseline.as_mut()
+            && p.ts >= *s
+            && p.ts <= *e
+        {
+            if let Some(d) = decode::decode(p.linktype, p.data, p.origlen, &mut self.weirds) {
+                table.packet(&d, p.ts, p.frame);
+            }
+            return;
+        }
         if let Some((s, e)) = self.window
             && (p.ts < s || p.ts > e)
         {
@@ -51,17 +62,21 @@ impl PacketSink for Sink<'_> {
     }
 }
 
+type Parsed = (InputSummary, FlowOutput, Option<FlowOutput>);
+
 fn parse_all(
     cfg: &InputConfig,
     window: Option<(Ts, Ts)>,
+    baseline: Option<(Ts, Ts)>,
     inc: &(dyn Fn(u64) + Sync),
-) -> Vec<(InputSummary, FlowOutput)> {
+) -> Vec<Parsed> {
     cfg.inputs
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
             let mut sink = Sink {
                 table: FlowTable::new(i),
+                baseline: baseline.map(|w| (FlowTable::new(i), w)),
                 weirds: Weirds::default(),
                 window,
                 outside: 0,
@@ -69,10 +84,11 @@ fn parse_all(
             };
             let mut summary = input::read_input(path, &mut sink, inc);
             let out = sink.table.finish();
+            let base = sink.baseline.map(|(t, _)| t.finish());
             summary.weirds.merge(&sink.weirds);
             summary.weirds.merge(&out.weirds);
             summary.weirds.add_n("outside_window", sink.outside);
-            (summary, out)
+            (summary, out, base)
         })
         .collect()
 }
@@ -83,6 +99,8 @@ pub struct Analysed {
     pub names: Vec<NameObservation>,
     /// DNS query statistics per (client, registered domain), merged over inputs.
     pub dns: Vec<((std::net::IpAddr, String), DnsAgg)>,
+    /// Flows of the baseline window (packets before the incident), if one was given.
+    pub baseline_flows: Vec<Flow>,
 }
 
 /// Reads and decodes every input in parallel; results are in input order and
@@ -91,6 +109,7 @@ pub struct Analysed {
 pub fn analyse_inputs(
     cfg: &InputConfig,
     window: Option<(Ts, Ts)>,
+    baseline: Option<(Ts, Ts)>,
     hash: bool,
 ) -> io::Result<Analysed> {
     let total: u64 = cfg
@@ -108,28 +127,31 @@ pub fn analyse_inputs(
         builder = builder.num_threads(n);
     }
     let pool = builder.build().map_err(io::Error::other)?;
-    let (hashes, results): (Vec<Option<String>>, Vec<(InputSummary, FlowOutput)>) =
-        pool.install(|| {
-            rayon::join(
-                || {
-                    if hash {
-                        cfg.inputs.par_iter().map(input::hash_file).collect()
-                    } else {
-                        vec![None; cfg.inputs.len()]
-                    }
-                },
-                || parse_all(cfg, window, &inc),
-            )
-        });
+    let (hashes, results): (Vec<Option<String>>, Vec<Parsed>) = pool.install(|| {
+        rayon::join(
+            || {
+                if hash {
+                    cfg.inputs.par_iter().map(input::hash_file).collect()
+                } else {
+                    vec![None; cfg.inputs.len()]
+                }
+            },
+            || parse_all(cfg, window, baseline, &inc),
+        )
+    });
     progress.finish();
     let mut inputs = Vec::with_capacity(results.len());
     let mut flows = Vec::new();
     let mut names = Vec::new();
     let mut dns: std::collections::BTreeMap<(std::net::IpAddr, String), DnsAgg> =
         std::collections::BTreeMap::new();
-    for ((mut s, o), h) in results.into_iter().zip(hashes) {
+    let mut baseline_flows = Vec::new();
+    for ((mut s, o, b), h) in results.into_iter().zip(hashes) {
         if let Some(h) = h {
             s.sha256 = h;
+        }
+        if let Some(b) = b {
+            baseline_flows.extend(b.flows);
         }
         inputs.push(s);
         flows.extend(o.flows);
@@ -159,11 +181,20 @@ pub fn analyse_inputs(
             );
         }
     }
+    baseline_flows.sort_by(|a, b| {
+        (a.first_ts, a.span.input, a.span.first_frame, a.key).cmp(&(
+            b.first_ts,
+            b.span.input,
+            b.span.first_frame,
+            b.key,
+        ))
+    });
     Ok(Analysed {
         inputs,
         flows,
         names,
         dns,
+        baseline_flows,
     })
 }
 
@@ -218,7 +249,7 @@ pub fn run_flows(
         Some(p) => open_out(p)?,
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    let a = analyse_inputs(cfg, None, false)?;
+    let a = analyse_inputs(cfg, None, None, false)?;
     let rows = flow_rows(&a, cfg);
     flows_out::write(&rows, format, &mut out)?;
     out.flush()?;
@@ -240,7 +271,14 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
         })?;
     }
-    let a = analyse_inputs(&cfg.input, cfg.window, true)?;
+    let mut a = analyse_inputs(&cfg.input, cfg.window, cfg.baseline_window, true)?;
+    // Baseline captures given separately: every packet of them is baseline.
+    let mut baseline_inputs = Vec::new();
+    if !cfg.baseline_inputs.inputs.is_empty() {
+        let b = analyse_inputs(&cfg.baseline_inputs, None, None, true)?;
+        a.baseline_flows.extend(b.flows);
+        baseline_inputs = b.inputs;
+    }
     let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
     let name_index = detect::name_index(&a.flows, &a.names);
     let detect_input = DetectInput {
@@ -250,9 +288,15 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         netscope: &cfg.input.netscope,
         allow: &cfg.allow,
         iocs: &cfg.iocs,
+        baseline: (!a.baseline_flows.is_empty()
+            || cfg.baseline_window.is_some()
+            || !baseline_inputs.is_empty())
+        .then_some(a.baseline_flows.as_slice()),
+        business_hours: cfg.business_hours.as_ref(),
     };
     let findings = detect::run_all(&detect_input);
     let channels = detect::channel_bounds(&detect_input);
+    let transfers = detect::rules::staging::internal_transfers(&detect_input);
     let vin = VerdictInputs {
         scope: &cfg.scope,
         scope_given: !cfg.scope.is_empty(),
@@ -265,6 +309,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         egress: &cfg.egress,
         capacity: cfg.capacity,
         channels: &channels,
+        internal_transfers: &transfers,
     };
     let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings, &cfg.allow);
     let verdict = assessment.verdict;
@@ -306,6 +351,11 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         },
         totals,
         inputs: a.inputs,
+        baseline_inputs,
+        baseline_window: cfg
+            .baseline_window
+            .map(|(s, e)| (crate::model::fmt_rfc3339(s), crate::model::fmt_rfc3339(e))),
+        baseline_flows: a.baseline_flows.len() as u64,
         findings,
         ledger,
     };

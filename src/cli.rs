@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyse captures and give a verdict on the claim "no customer data left".
-    Analyze(AnalyzeArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// List the flows of captures, one row per flow (Zeek conn.log column names).
     Flows(FlowsArgs),
     /// Write a commented case file (case.toml) to fill in.
@@ -78,6 +78,13 @@ pub struct AnalyzeArgs {
     /// Default 1 MiB (see docs/verdict.md).
     #[arg(long, value_name = "BYTES")]
     pub threshold: Option<String>,
+    /// Baseline period within the inputs, START..END (before the incident); packets
+    /// in it feed the baseline detectors (D1, D2, D4) instead of the verdict.
+    #[arg(long, value_name = "START..END")]
+    pub baseline: Option<String>,
+    /// Captures of a normal period, used only as baseline; repeatable.
+    #[arg(long = "baseline-input", value_name = "PATH")]
+    pub baseline_input: Vec<PathBuf>,
     /// Materiality M: the smallest volume that would matter; SUPPORTED needs the
     /// upper bound below it (default: the threshold).
     #[arg(long, value_name = "BYTES")]

@@ -35,6 +35,82 @@ pub struct CaseFile {
     pub iocs: IocSection,
     #[serde(default)]
     pub coverage: CoverageSection,
+    #[serde(default)]
+    pub baseline: BaselineSection,
+    pub business_hours: Option<BusinessHoursSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSection {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    #[serde(default)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHoursSection {
+    /// e.g. ["Mon", "Tue", "Wed", "Thu", "Fri"]
+    pub days: Vec<String>,
+    /// "08:00"
+    pub start: String,
+    /// "18:00"
+    pub end: String,
+    /// Local time's offset from UTC, e.g. "+01:00" (fixed; DST is not applied).
+    #[serde(default)]
+    pub utc_offset: Option<String>,
+}
+
+fn parse_hhmm(s: &str) -> Result<u32, String> {
+    let (h, m) = s
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| format!("time '{s}' must be HH:MM"))?;
+    let h: u32 = h.parse().map_err(|_| format!("time '{s}' must be HH:MM"))?;
+    let m: u32 = m.parse().map_err(|_| format!("time '{s}' must be HH:MM"))?;
+    if h > 24 || m > 59 {
+        return Err(format!("time '{s}' out of range"));
+    }
+    Ok(h * 60 + m)
+}
+
+fn parse_offset(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (sign, rest) = match t.chars().next() {
+        Some('+') => (1, &t[1..]),
+        Some('-') => (-1, &t[1..]),
+        _ => (1, t),
+    };
+    Ok(sign * i64::from(parse_hhmm(rest)?) * 60)
+}
+
+pub fn business_hours(b: &BusinessHoursSection) -> Result<crate::detect::BusinessHours, String> {
+    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let days = b
+        .days
+        .iter()
+        .map(|d| {
+            let d = d.trim().to_ascii_lowercase();
+            names
+                .iter()
+                .position(|n| d.starts_with(n))
+                .map(|p| p as u8)
+                .ok_or_else(|| format!("business day '{d}' is not Mon..Sun"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::detect::BusinessHours {
+        days,
+        start_min: parse_hhmm(&b.start)?,
+        end_min: parse_hhmm(&b.end)?,
+        utc_offset_s: b
+            .utc_offset
+            .as_deref()
+            .map(parse_offset)
+            .transpose()?
+            .unwrap_or(0),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +242,9 @@ pub struct AnalyzeConfig {
     pub materiality_source: &'static str,
     pub egress: Vec<(String, String)>,
     pub capacity: Option<u64>,
+    pub baseline_window: Option<(Ts, Ts)>,
+    pub baseline_inputs: InputConfig,
+    pub business_hours: Option<crate::detect::BusinessHours>,
 }
 
 /// Parses `1MiB`, `500k`, `2MB`, `1048576`, `0`.
@@ -323,6 +402,22 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         .as_deref()
         .map(parse_rate)
         .transpose()?;
+    let baseline_window = match (&a.baseline, &case.baseline.start, &case.baseline.end) {
+        (Some(w), _, _) => Some(parse_window(w)?),
+        (None, Some(s), Some(e)) => Some(parse_window(&format!("{s}..{e}"))?),
+        _ => None,
+    };
+    let mut baseline_inputs = input.clone();
+    baseline_inputs.inputs = expand(if a.baseline_input.is_empty() {
+        &case.baseline.inputs
+    } else {
+        &a.baseline_input
+    });
+    let business_hours = case
+        .business_hours
+        .as_ref()
+        .map(business_hours)
+        .transpose()?;
     let egress = case
         .coverage
         .egress
@@ -374,6 +469,9 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         materiality_source,
         egress,
         capacity,
+        baseline_window,
+        baseline_inputs,
+        business_hours,
     })
 }
 
@@ -423,6 +521,22 @@ pub const CASE_TEMPLATE: &str = r#"# exfilcheck case file. Every field can also 
 # [[coverage.egress]]
 # name = "ISP uplink"
 # observed_by = "uplink"
+
+[baseline]
+# A normal period before the incident, for the baseline detectors (D1 volume per hour,
+# D2 upload ratio, D4 new destinations). Either a window within the captures given to
+# analyze (it should end before the first known attacker activity) or separate captures.
+# Four weeks or more lets every hour of the week appear four times.
+# start = "2026-10-01T00:00:00Z"
+# end   = "2026-10-29T00:00:00Z"
+# inputs = ["baseline/"]
+
+# [business_hours]
+# Off-hours uploads (D11). utc_offset is fixed (daylight saving time is not applied).
+# days = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+# start = "08:00"
+# end = "18:00"
+# utc_offset = "+01:00"
 
 [verdict]
 # Outbound application bytes per host in scope to non-allowlisted destinations above

@@ -207,3 +207,93 @@ fn every_detector_is_explained() {
         Some(2)
     );
 }
+
+/// Baseline detectors with the benign scenario as the normal period: the bulk
+/// upload is an hourly volume anomaly (D1) of the DB host; the backup transfer
+/// (without its allowlist entry) goes to a destination nobody used before (D4),
+/// which makes the D1 anomaly fire.
+#[test]
+fn baseline_detectors_on_lab_traffic() {
+    let Some(s) = shared("lab baseline detectors") else {
+        return;
+    };
+    let lab = s.join("testdata/lab");
+    let base = lab.join("01_benign/capture.pcap");
+    let base = base.to_str().unwrap();
+    let v = analyze(
+        &lab.join("02_bulk_upload/capture.pcap"),
+        &[
+            "--internal",
+            "10.20.0.0/16",
+            "--scope",
+            "10.20.1.10",
+            "--baseline-input",
+            base,
+        ],
+    );
+    let d1: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "D1")
+        .collect();
+    assert_eq!(d1.len(), 1, "{:#}", v["findings"]);
+    assert_eq!(d1[0]["host"], "10.20.1.10");
+    assert_eq!(
+        d1[0]["severity"], "FLAG",
+        "203.0.113.66 is not new: the workstation used it in the baseline"
+    );
+    assert!(fired(&v, "D4").is_empty());
+    assert_eq!(v["baseline_inputs"][0]["packets"], 601);
+
+    let v = analyze(
+        &lab.join("06_allowed_backup/capture.pcap"),
+        &[
+            "--internal",
+            "10.20.0.0/16",
+            "--scope",
+            "10.20.1.10",
+            "--baseline-input",
+            base,
+        ],
+    );
+    let d4: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "D4")
+        .collect();
+    assert_eq!(d4.len(), 1, "{:#}", v["findings"]);
+    assert_eq!(d4[0]["destination"], "198.51.100.50");
+    assert_eq!(
+        d4[0]["severity"], "FLAG",
+        "about 20 MB, below the 50 MB fire level"
+    );
+    assert_eq!(fired(&v, "D1").len(), 1, "D1 is corroborated by D4");
+    assert_eq!(v["verdict"], "CONTRADICTED");
+}
+
+#[test]
+fn baseline_window_within_the_inputs() {
+    let Some(s) = shared("lab baseline window") else {
+        return;
+    };
+    let lab = s.join("testdata/lab");
+    let l: Value = json(&lab.join("05_low_and_slow/labels.json"));
+    // The first 10 s of the capture (workstation background only) are the baseline.
+    let t0 = l["capture"]["first_epoch"].as_f64().unwrap();
+    let w = format!("{}..{}", t0 - 1.0, t0 + 10.0);
+    let v = analyze(
+        &lab.join("05_low_and_slow/capture.pcap"),
+        &[
+            "--internal",
+            "10.20.0.0/16",
+            "--scope",
+            "10.20.1.10",
+            "--baseline",
+            &w,
+        ],
+    );
+    assert!(v["baseline_flows"].as_u64().unwrap() > 0);
+    assert_eq!(v["verdict"], "CONTRADICTED");
+}

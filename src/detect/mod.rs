@@ -76,6 +76,32 @@ pub struct DetectInput<'a> {
     pub netscope: &'a Netscope,
     pub allow: &'a Allowlist,
     pub iocs: &'a Iocs,
+    /// Flows of the baseline period; None when no baseline was given.
+    pub baseline: Option<&'a [Flow]>,
+    pub business_hours: Option<&'a BusinessHours>,
+}
+
+/// Business hours of the organisation, in a fixed offset from UTC.
+#[derive(Clone, Debug)]
+pub struct BusinessHours {
+    /// Working days, 0 = Monday .. 6 = Sunday.
+    pub days: Vec<u8>,
+    /// Start and end, minutes after local midnight.
+    pub start_min: u32,
+    pub end_min: u32,
+    /// Offset of local time from UTC, seconds.
+    pub utc_offset_s: i64,
+}
+
+impl BusinessHours {
+    pub fn is_business(&self, ts: Ts) -> bool {
+        let local = ts.div_euclid(crate::model::NS_PER_SEC) + self.utc_offset_s;
+        let day = local.div_euclid(86_400);
+        // 1970-01-01 was a Thursday (3 when Monday is 0).
+        let weekday = ((day + 3).rem_euclid(7)) as u8;
+        let minute = (local.rem_euclid(86_400) / 60) as u32;
+        self.days.contains(&weekday) && minute >= self.start_min && minute < self.end_min
+    }
 }
 
 impl DetectInput<'_> {
@@ -160,20 +186,37 @@ pub trait Detector: Sync {
 /// All detectors, in code order.
 pub fn registry() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(rules::volume_anomaly::VolumeAnomaly),
+        Box::new(rules::pcr_shift::PcrShift),
         Box::new(rules::large_outbound::LargeOutbound),
+        Box::new(rules::new_destination::NewDestination),
         Box::new(rules::exfil_service::ExfilService),
         Box::new(rules::alt_protocol::AltProtocol),
         Box::new(rules::dns_tunnel::DnsTunnel),
         Box::new(rules::icmp_tunnel::IcmpTunnel),
         Box::new(rules::beaconing::Beaconing),
         Box::new(rules::chunked_upload::ChunkedUpload),
+        Box::new(rules::off_hours::OffHours),
         Box::new(rules::ioc_hit::IocHit),
+        Box::new(rules::staging::Staging),
     ]
 }
 
 /// Runs every detector; findings sorted (severity, bytes desc, code, host).
 pub fn run_all(input: &DetectInput<'_>) -> Vec<Finding> {
     let mut out: Vec<Finding> = registry().iter().flat_map(|d| d.run(input)).collect();
+    // D1 fires when the same host also uploads to a new destination (D4) or an
+    // exfiltration service (D5) (methodology D1: "FIRE if also D4 or D5").
+    let corroborated: std::collections::BTreeSet<IpAddr> = out
+        .iter()
+        .filter(|f| f.code == "D4" || f.code == "D5")
+        .map(|f| f.host)
+        .collect();
+    for f in &mut out {
+        if f.code == "D1" && corroborated.contains(&f.host) {
+            f.severity = Severity::Fire;
+        }
+    }
     out.sort_by(|a, b| {
         a.severity
             .cmp(&b.severity)
@@ -184,6 +227,35 @@ pub fn run_all(input: &DetectInput<'_>) -> Vec<Finding> {
             .then(a.destination_names.cmp(&b.destination_names))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_hours_in_local_time() {
+        let bh = BusinessHours {
+            days: vec![0, 1, 2, 3, 4],
+            start_min: 8 * 60,
+            end_min: 18 * 60,
+            utc_offset_s: 3600,
+        };
+        let t = |s: &str| crate::model::parse_time(s).unwrap();
+        // Friday 2026-11-27 07:30 UTC = 08:30 local: business.
+        assert!(bh.is_business(t("2026-11-27T07:30:00Z")));
+        // Friday 17:30 UTC = 18:30 local: off.
+        assert!(!bh.is_business(t("2026-11-27T17:30:00Z")));
+        // Saturday 2026-11-28 10:41 UTC: off.
+        assert!(!bh.is_business(t("2026-11-28T10:41:24Z")));
+    }
+
+    #[test]
+    fn robust_stats() {
+        assert_eq!(stats::median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(stats::madm(&[1.0, 1.0, 2.0, 2.0, 4.0, 6.0, 9.0]), 1.0);
+        assert_eq!(stats::bowley_score(&[60.0, 60.0, 60.0, 60.0]), 1.0);
+    }
 }
 
 /// Robust statistics used by several rules.

@@ -99,6 +99,8 @@ pub struct VerdictInputs<'a> {
     pub capacity: Option<u64>,
     /// DNS and ICMP channel terms per internal host.
     pub channels: &'a std::collections::BTreeMap<IpAddr, crate::detect::ChannelBound>,
+    /// Internal transfers: (sender, receiver) → (application bytes, first start).
+    pub internal_transfers: &'a std::collections::BTreeMap<(IpAddr, IpAddr), (u64, Ts)>,
 }
 
 /// A coverage gate (methodology §3.1) with its figure.
@@ -383,13 +385,38 @@ pub fn assess(
 
     // --- Detector findings ------------------------------------------------------
     for f in findings {
-        let scoped = in_scope(f.host, v, true);
+        // A host outside the scope that received data from a host in scope before
+        // it fired is a staging host feeding the exfiltration (methodology §3.2).
+        let feeder = if in_scope(f.host, v, true) {
+            None
+        } else {
+            v.internal_transfers
+                .iter()
+                .filter(|((from, to), (b, t))| {
+                    *to == f.host
+                        && in_scope(*from, v, true)
+                        && *b >= crate::detect::rules::staging::SOURCE_BYTES
+                        && *t <= f.last_ts
+                })
+                .map(|((from, _), (b, _))| (*from, *b))
+                .max_by_key(|x| x.1)
+        };
+        let scoped =
+            in_scope(f.host, v, true) || (f.severity == Severity::Fire && feeder.is_some());
         let (code, effect) = match (f.severity, scoped) {
             (Severity::Fire, true) => ("DETECTOR_FIRED", Effect::Contradicts),
             (Severity::Fire, false) => ("EXFIL_PATTERN_OUT_OF_SCOPE", Effect::Inconclusive),
             (Severity::Flag, _) => ("DETECTOR_FLAGGED", Effect::Note),
         };
-        let (text, text_de) = if scoped || f.severity == Severity::Flag {
+        let (text, text_de) = if let (true, Some((from, b))) = (scoped, feeder) {
+            (
+                format!("staging host fed by {from} ({b} bytes): {}", f.text),
+                format!(
+                    "Zwischenlager, gespeist von {from} ({b} Bytes): {}",
+                    f.text_de
+                ),
+            )
+        } else if scoped || f.severity == Severity::Flag {
             (f.text.clone(), f.text_de.clone())
         } else {
             (

@@ -87,6 +87,11 @@ pub struct Report {
     pub case: CaseEcho,
     pub totals: Totals,
     pub inputs: Vec<InputSummary>,
+    /// Captures given as baseline only (`--baseline-input`).
+    pub baseline_inputs: Vec<InputSummary>,
+    /// The baseline window within the inputs, if given.
+    pub baseline_window: Option<(String, String)>,
+    pub baseline_flows: u64,
     /// Detector findings (FIRE first, then FLAG; bytes at stake descending).
     pub findings: Vec<Finding>,
     pub ledger: Ledger,

@@ -10,6 +10,11 @@ pub mod exfil_service;
 pub mod icmp_tunnel;
 pub mod ioc_hit;
 pub mod large_outbound;
+pub mod new_destination;
+pub mod off_hours;
+pub mod pcr_shift;
+pub mod staging;
+pub mod volume_anomaly;
 
 use super::{FrameSpan, filter_for};
 use crate::model::Flow;

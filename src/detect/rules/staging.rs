@@ -1,0 +1,140 @@
+//! D13 internal_staging: one internal host collects data from several others and
+//! then sends data out (fan-in, then egress).
+
+use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::mb;
+use crate::attribution::netscope::AddrClass;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// A source counts when it sent the staging host at least 1 MB.
+pub const SOURCE_BYTES: u64 = 1_000_000;
+/// At least three internal sources.
+pub const SOURCES: usize = 3;
+/// And the staging host sends at least 10 MB out afterwards.
+pub const OUT_BYTES: u64 = 10_000_000;
+
+/// Bytes internal hosts sent to other internal hosts: (sender, receiver) → (bytes, first ts).
+pub fn internal_transfers(inp: &DetectInput<'_>) -> BTreeMap<(IpAddr, IpAddr), (u64, i64)> {
+    let mut m: BTreeMap<(IpAddr, IpAddr), (u64, i64)> = BTreeMap::new();
+    for f in inp.flows.iter().filter(|f| f.key.depth == 0) {
+        if inp.netscope.class(f.orig.ip) != AddrClass::Internal
+            || inp.netscope.class(f.resp.ip) != AddrClass::Internal
+        {
+            continue;
+        }
+        for (from, to, b) in [
+            (f.orig.ip, f.resp.ip, f.orig_stats.bytes),
+            (f.resp.ip, f.orig.ip, f.resp_stats.bytes),
+        ] {
+            if b > 0 {
+                let e = m.entry((from, to)).or_insert((0, f.first_ts));
+                e.0 += b;
+                e.1 = e.1.min(f.first_ts);
+            }
+        }
+    }
+    m
+}
+
+pub struct Staging;
+
+impl Detector for Staging {
+    fn code(&self) -> &'static str {
+        "D13"
+    }
+    fn name(&self) -> &'static str {
+        "internal_staging"
+    }
+    fn explain(&self) -> &'static str {
+        "## What it does\n\
+Finds internal hosts that received at least 1 MB each from three or more other internal \
+hosts and sent at least 10 MB to non-allowlisted external destinations after the first of \
+those transfers began. Flags them. Independently of this flag, a detector that fires on a \
+host outside the scope becomes a contradiction of the claim when a host in scope sent that \
+host at least 1 MB before (it is then a staging host feeding the exfiltration).\n\n\
+## Why it matters\n\
+Attackers collect data on one machine (SMB reads, archives) and exfiltrate from there; the \
+data-holding server itself then never talks to the internet.\n\n\
+## Defaults and sources\n\
+Fan-in then egress: methodology D13 (design choice; thresholds ours). Internal traffic is only \
+seen when the capture point sees it (a core switch SPAN, not an internet uplink).\n\n\
+## Known false positives\n\
+File servers that also sync to the cloud, backup servers, jump hosts."
+    }
+    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+        let transfers = internal_transfers(inp);
+        let mut fan_in: BTreeMap<IpAddr, Vec<(IpAddr, u64, i64)>> = BTreeMap::new();
+        for (&(from, to), &(b, t)) in &transfers {
+            if b >= SOURCE_BYTES {
+                fan_in.entry(to).or_default().push((from, b, t));
+            }
+        }
+        let mut out = Vec::new();
+        for (host, sources) in fan_in {
+            if sources.len() < SOURCES {
+                continue;
+            }
+            let start = sources.iter().map(|s| s.2).min().unwrap_or(0);
+            let mut sent = 0u64;
+            let mut last = start;
+            for f in inp.flows {
+                if let Some((h, dest, o, _, _)) = inp.outbound(f)
+                    && h == host
+                    && f.last_ts >= start
+                    && !inp.allowed(dest)
+                {
+                    sent += o.bytes;
+                    last = last.max(f.last_ts);
+                }
+            }
+            if sent < OUT_BYTES {
+                continue;
+            }
+            let collected: u64 = sources.iter().map(|s| s.1).sum();
+            out.push(Finding {
+                code: self.code(),
+                name: self.name(),
+                severity: Severity::Flag,
+                host,
+                destination: None,
+                destination_names: Vec::new(),
+                protocol: "internal fan-in, then egress".into(),
+                bytes: sent,
+                first_ts: start,
+                last_ts: last,
+                text: format!(
+                    "{host} collected {} from {} internal hosts and then sent {} out",
+                    mb(collected),
+                    sources.len(),
+                    mb(sent)
+                ),
+                text_de: format!(
+                    "{host} hat {} von {} internen Hosts gesammelt und danach {} hinausgesendet",
+                    mb(collected),
+                    sources.len(),
+                    mb(sent)
+                ),
+                metrics: vec![
+                    Metric {
+                        name: "internal_sources",
+                        value: sources.len() as f64,
+                        threshold: Some(SOURCES as f64),
+                    },
+                    Metric {
+                        name: "collected_bytes",
+                        value: collected as f64,
+                        threshold: None,
+                    },
+                    Metric {
+                        name: "sent_out_bytes",
+                        value: sent as f64,
+                        threshold: Some(OUT_BYTES as f64),
+                    },
+                ],
+                references: Vec::new(),
+            });
+        }
+        out
+    }
+}

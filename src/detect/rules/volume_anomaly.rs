@@ -1,0 +1,166 @@
+//! D1 volume_anomaly: an hour in which a host uploaded far more than in the same
+//! hour of the baseline (robust modified z-score).
+
+use super::super::stats::median;
+use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::{mb, spans};
+use crate::model::{Flow, NS_PER_SEC};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Iglewicz & Hoaglin: modified z above 3.5 is an outlier.
+pub const Z: f64 = 3.5;
+/// Hours below 10 MB are ignored (df00tech's lowest tier, 10 MB/h).
+pub const FLOOR: u64 = 10_000_000;
+const HOUR: i64 = 3600 * NS_PER_SEC;
+
+/// Seasonal key of an hour: hour of the week when the baseline covers four weeks,
+/// else hour of the day.
+fn key(hour_index: i64, weekly: bool) -> i64 {
+    if weekly {
+        // 1970-01-01 00:00 was a Thursday; shift so 0 = Monday 00:00.
+        (hour_index + 72).rem_euclid(168)
+    } else {
+        hour_index.rem_euclid(24)
+    }
+}
+
+/// Outbound application bytes per (host, hour index) to non-allowlisted destinations.
+pub(crate) fn hourly(inp: &DetectInput<'_>, flows: &[Flow]) -> BTreeMap<(IpAddr, i64), u64> {
+    let mut m = BTreeMap::new();
+    for f in flows {
+        if let Some((host, dest, o, _, _)) = inp.outbound(f)
+            && o.bytes > 0
+            && !inp.allowed(dest)
+        {
+            *m.entry((host, f.first_ts.div_euclid(HOUR))).or_insert(0) += o.bytes;
+        }
+    }
+    m
+}
+
+pub struct VolumeAnomaly;
+
+impl Detector for VolumeAnomaly {
+    fn code(&self) -> &'static str {
+        "D1"
+    }
+    fn name(&self) -> &'static str {
+        "volume_anomaly"
+    }
+    fn explain(&self) -> &'static str {
+        "## What it does\n\
+Needs a baseline (`--baseline START..END`, `--baseline-input`, or `[baseline]` in the case \
+file). Sums each internal host's outbound application bytes to non-allowlisted destinations \
+per hour (a flow counts in the hour it started) and compares every hour of the incident \
+window with the same hour of the week in the baseline (hour of the day when the baseline is \
+shorter than four weeks), hours without traffic counting as zero. Flags hours of at least \
+10 MB whose modified z-score 0.6745·(x − median)/MAD exceeds 3.5; when the MAD is zero the \
+mean-absolute-deviation variant (x − median)/(1.253314·MeanAD) is used, and when that is zero \
+too any hour above the floor is flagged. It fires when the host also has a new destination (D4) \
+or an exfiltration-service upload (D5) in the window.\n\n\
+## Why it matters\n\
+Exfiltration moves more data than a host normally sends; comparing a host with its own history \
+catches transfers that a fixed threshold misses or over-reports.\n\n\
+## Defaults and sources\n\
+Modified z > 3.5: Iglewicz & Hoaglin (1993), as cited in methodology §3.2. 10 MB floor: the \
+lowest tier of df00tech's cloud-upload rule. MeanAD variant: IBM, cited in methodology §3.4. \
+Four weeks for hour-of-week: methodology §3.4.\n\n\
+## Known false positives\n\
+Backups, patch days and month-end jobs that the baseline did not contain; a baseline that \
+already contains the attacker's activity hides it (contaminated baseline)."
+    }
+    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+        let Some(base) = inp.baseline else {
+            return Vec::new();
+        };
+        let (Some(b0), Some(b1)) = (
+            base.iter().map(|f| f.first_ts).min(),
+            base.iter().map(|f| f.last_ts).max(),
+        ) else {
+            return Vec::new();
+        };
+        let weekly = b1 - b0 >= 28 * 24 * HOUR;
+        let base_h = hourly(inp, base);
+        let win_h = hourly(inp, inp.flows);
+        let (h0, h1) = (b0.div_euclid(HOUR), b1.div_euclid(HOUR));
+        let mut out = Vec::new();
+        for (&(host, hour), &x) in &win_h {
+            if x < FLOOR {
+                continue;
+            }
+            // The host's baseline hours with the same key, zeros included.
+            let k = key(hour, weekly);
+            let mut vals: Vec<f64> = (h0..=h1)
+                .filter(|h| key(*h, weekly) == k)
+                .map(|h| base_h.get(&(host, h)).copied().unwrap_or(0) as f64)
+                .collect();
+            if vals.is_empty() {
+                continue;
+            }
+            let med = median(&mut vals.clone());
+            let mut dev: Vec<f64> = vals.iter().map(|v| (v - med).abs()).collect();
+            let mad = median(&mut dev);
+            let mean_ad = vals.iter().map(|v| (v - med).abs()).sum::<f64>() / vals.len() as f64;
+            let xf = x as f64;
+            let z = if mad > 0.0 {
+                0.6745 * (xf - med) / mad
+            } else if mean_ad > 0.0 {
+                (xf - med) / (1.253314 * mean_ad)
+            } else if xf > med {
+                f64::INFINITY
+            } else {
+                0.0
+            };
+            if z <= Z {
+                continue;
+            }
+            vals.clear();
+            let hour_flows: Vec<&Flow> = inp
+                .flows
+                .iter()
+                .filter(|f| {
+                    f.first_ts.div_euclid(HOUR) == hour
+                        && inp.outbound(f).is_some_and(|o| o.0 == host)
+                })
+                .collect();
+            let dest = hour_flows
+                .iter()
+                .filter_map(|f| inp.outbound(f).map(|o| (o.1, o.2.bytes)))
+                .max_by_key(|(_, b)| *b)
+                .map(|(d, _)| d);
+            out.push(Finding {
+                code: self.code(),
+                name: self.name(),
+                severity: Severity::Flag,
+                host,
+                destination: dest,
+                destination_names: dest.map(|d| inp.names_of(d)).unwrap_or_default(),
+                protocol: "any".into(),
+                bytes: x,
+                first_ts: hour * HOUR,
+                last_ts: (hour + 1) * HOUR,
+                text: format!(
+                    "{host} uploaded {} in the hour starting {}, against a baseline median of {} for that hour (modified z {})",
+                    mb(x),
+                    crate::model::fmt_rfc3339(hour * HOUR),
+                    mb(med as u64),
+                    if z.is_finite() { format!("{z:.1}") } else { "unbounded".into() }
+                ),
+                text_de: format!(
+                    "{host} hat in der Stunde ab {} {} hochgeladen, gegenüber einem Median von {} in dieser Stunde der Vergleichszeit",
+                    crate::model::fmt_rfc3339(hour * HOUR),
+                    mb(x),
+                    mb(med as u64)
+                ),
+                metrics: vec![
+                    Metric { name: "bytes_out_hour", value: xf, threshold: Some(FLOOR as f64) },
+                    Metric { name: "modified_z", value: if z.is_finite() { z } else { f64::MAX }, threshold: Some(Z) },
+                    Metric { name: "baseline_median", value: med, threshold: None },
+                ],
+                references: dest.map(|d| spans(hour_flows.iter().copied(), host, d, 4)).unwrap_or_default(),
+            });
+        }
+        out
+    }
+}
