@@ -39,6 +39,23 @@ struct Sink<'a> {
 }
 
 impl PacketSink for Sink<'_> {
+    fn record(&mut self, r: &crate::model::FlowRecord) {
+        if let Some((table, (s, e))) = self.baseline.as_mut()
+            && r.start >= *s
+            && r.start <= *e
+        {
+            table.record(r);
+            return;
+        }
+        if let Some((s, e)) = self.window
+            && (r.end < s || r.start > e)
+        {
+            self.outside += 1;
+            return;
+        }
+        self.table.record(r);
+    }
+
     #[inline]
     fn packet(&mut self, p: &RawPacket<'_>) {
         if let Some((table, (s, e))) = self.baseline.as_mut()
@@ -85,6 +102,12 @@ fn parse_all(
             let mut summary = input::read_input(path, &mut sink, inc);
             let out = sink.table.finish();
             let base = sink.baseline.map(|(t, _)| t.finish());
+            summary.flow_records = summary.flow_records.max(out.records);
+            summary.records_first_ts = out.records_span.map(|x| x.0);
+            summary.records_last_ts = out.records_span.map(|x| x.1);
+            summary.export_missing = out.export_missing;
+            summary.undecodable_records = out.undecodable_records;
+            summary.sampling_interval = out.sampling.max(1);
             summary.weirds.merge(&sink.weirds);
             summary.weirds.merge(&out.weirds);
             summary.weirds.add_n("outside_window", sink.outside);

@@ -277,6 +277,24 @@ pub fn flow_uid(key: &FlowKey, first_ts: Ts) -> String {
     format!("F{h:016x}")
 }
 
+/// One unidirectional flow record from an export (NetFlow v9, IPFIX, nfdump CSV):
+/// `bytes` are IP-layer octets from src to dst, as exporters count them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRecord {
+    pub start: Ts,
+    pub end: Ts,
+    pub proto: u8,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub pkts: u64,
+    pub bytes: u64,
+    pub tcp_flags: u8,
+    /// Packet sampling interval announced by the exporter (1 = unsampled).
+    pub sampling: u32,
+    /// 1-based record number within the input (or the export packet's frame number).
+    pub record: u64,
+}
+
 /// A name learned for an IP address, and how.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct NameObservation {

@@ -302,3 +302,37 @@ fn an_unobserved_egress_point_makes_the_bound_infinite() {
                 && r["text"].as_str().unwrap().contains("LTE backup"))
     );
 }
+
+/// The lab's flow exports (softflowd -> nfcapd: NetFlow v9 and IPFIX datagrams as
+/// captured, and the nfdump CSV of the same records) give the same verdict as the
+/// captures they were made from, with the outbound bytes nfdump reports.
+#[test]
+fn flow_exports_give_the_capture_verdict() {
+    let Some(lab) = lab() else { return };
+    let mut checked = 0;
+    for scen in ["01_benign", "02_bulk_upload", "03_dns_tunnel"] {
+        let src = labels(&lab.join(scen));
+        for kind in ["ipfix", "netflow_v9"] {
+            let d = lab.join("08_flows").join(scen).join(kind);
+            let fl = labels(&d);
+            let want_bytes =
+                fl["flow_totals_from_nfdump_csv"]["from_sensitive_to_external"]["bytes"]
+                    .as_u64()
+                    .unwrap();
+            for file in ["export_packets.pcap", "flows.csv"] {
+                let v = analyze(&d.join(file), &case_args(&src), "flows");
+                assert_eq!(
+                    v["verdict"], src["expected_verdict"],
+                    "{scen}/{kind}/{file}: {:#}",
+                    v["reasons"]
+                );
+                let db = host_row(&v, "10.20.1.10");
+                let got = db.map_or(0, |h| h["out"]["ip_bytes"].as_u64().unwrap());
+                assert_eq!(got, want_bytes, "{scen}/{kind}/{file}");
+                assert_eq!(v["inputs"][0]["flow_records"].as_u64().unwrap() > 0, true);
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 12);
+}

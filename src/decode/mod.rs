@@ -12,6 +12,7 @@
 
 pub mod app;
 mod link;
+pub mod netflow;
 mod tunnel;
 
 use crate::diag::{Weird, Weirds};

@@ -487,8 +487,18 @@ pub fn assess(
             references: Vec::new(),
         });
     }
-    let first_packet = inputs.iter().filter_map(|s| s.first_ts).min();
-    let last_packet = inputs.iter().filter_map(|s| s.last_ts).max();
+    // An input's observed span: its flow records' span when it carries flow
+    // records (export datagrams are sent after the flows they describe), else
+    // its packets' span.
+    let span_of = |s: &InputSummary| -> Option<(Ts, Ts)> {
+        if s.flow_records > 0 {
+            Some((s.records_first_ts?, s.records_last_ts?))
+        } else {
+            Some((s.first_ts?, s.last_ts?))
+        }
+    };
+    let first_packet = inputs.iter().filter_map(|s| span_of(s).map(|x| x.0)).min();
+    let last_packet = inputs.iter().filter_map(|s| span_of(s).map(|x| x.1)).max();
     let (ws, we, wsrc) = match (v.window, first_packet, last_packet) {
         (Some((s, e)), _, _) => (
             Some(s),
@@ -499,10 +509,7 @@ pub fn assess(
         _ => (None, None, "none"),
     };
     // Union of per-file spans, clipped to the window; silences longer than max_gap are gaps.
-    let mut spans: Vec<(Ts, Ts)> = inputs
-        .iter()
-        .filter_map(|s| Some((s.first_ts?, s.last_ts?)))
-        .collect();
+    let mut spans: Vec<(Ts, Ts)> = inputs.iter().filter_map(span_of).collect();
     spans.sort();
     let mut gaps = Vec::new();
     let mut covered = 0i64;
@@ -543,7 +550,7 @@ pub fn assess(
     // minutes (methodology C2), or at least 5 s and more than 8 times the file's
     // 99th-percentile inter-packet gap (a hole in otherwise continuous traffic).
     if let (Some(ws), Some(we)) = (ws, we) {
-        for s in inputs {
+        for s in inputs.iter().filter(|s| s.flow_records == 0) {
             let p99 = s.gap_p99_ns();
             for &(a, b) in &s.silences {
                 let g = b - a;
@@ -584,7 +591,7 @@ pub fn assess(
             references: Vec::new(),
         });
     }
-    let total_packets: u64 = inputs.iter().map(|s| s.packets).sum();
+    let total_packets: u64 = inputs.iter().map(|s| s.packets + s.flow_records).sum();
     if total_packets == 0 {
         reasons.push(Reason {
             code: "NO_PACKETS",
@@ -695,6 +702,22 @@ pub fn assess(
             last_ts: None,
             text: format!("the capture looks one-sided: {one} of {} TCP flows show packets in one direction only", one + two),
             text_de: format!("Der Mitschnitt wirkt einseitig: {one} von {} TCP-Verbindungen zeigen Pakete nur in einer Richtung", one + two),
+            references: Vec::new(),
+        });
+    }
+    let missing_exports: u64 = inputs.iter().map(|s| s.export_missing).sum();
+    if missing_exports > 0 {
+        reasons.push(Reason {
+            code: "FLOW_EXPORT_LOSS",
+            detector: None,
+            effect: Effect::Inconclusive,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text: format!("the exporters' sequence numbers show {missing_exports} missing export messages or records: flows were lost before they reached the collector"),
+            text_de: format!("Die Sequenznummern der Exporter zeigen {missing_exports} fehlende Exportnachrichten oder Datensätze: Flows gingen vor dem Kollektor verloren"),
             references: Vec::new(),
         });
     }
@@ -1014,17 +1037,58 @@ pub fn assess(
                 "{truncated} packets cut by the snapshot length; volumes from IP headers stay valid, names may be missing"
             ),
         },
-        GateResult {
-            id: "C6",
-            name: "flow-export loss",
-            status: "N/A",
-            figure: "no flow exports among the inputs".into(),
+        {
+            let recs: u64 = inputs.iter().map(|s| s.flow_records).sum();
+            let missing: u64 = inputs.iter().map(|s| s.export_missing).sum();
+            let undecodable: u64 = inputs.iter().map(|s| s.undecodable_records).sum();
+            let csv_only = inputs
+                .iter()
+                .any(|s| s.flow_records > 0 && s.format.starts_with("nfdump-csv"));
+            GateResult {
+                id: "C6",
+                name: "flow-export loss",
+                status: if recs == 0 {
+                    "N/A"
+                } else if missing > 0 {
+                    "FAIL"
+                } else if undecodable > 0 || csv_only {
+                    "FLAG"
+                } else {
+                    "PASS"
+                },
+                figure: if recs == 0 {
+                    "no flow exports among the inputs".into()
+                } else {
+                    format!(
+                        "{recs} flow records; {missing} export messages/records missing by sequence number; {undecodable} undecodable (template never seen){}",
+                        if csv_only {
+                            "; CSV exports carry no sequence numbers, loss cannot be measured"
+                        } else {
+                            ""
+                        }
+                    )
+                },
+            }
         },
-        GateResult {
-            id: "C7",
-            name: "sampling",
-            status: "PASS",
-            figure: "unsampled packet captures".into(),
+        {
+            let sampling = inputs
+                .iter()
+                .map(|s| s.sampling_interval)
+                .max()
+                .unwrap_or(1);
+            GateResult {
+                id: "C7",
+                name: "sampling",
+                status: if sampling > 1 { "FLAG" } else { "PASS" },
+                figure: if sampling > 1 {
+                    format!(
+                        "flow exports sampled 1 in {sampling}: a flow of up to about {} packets can be missed entirely (95 %)",
+                        3 * sampling
+                    )
+                } else {
+                    "unsampled".into()
+                },
+            }
         },
         GateResult {
             id: "C8",

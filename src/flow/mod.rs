@@ -17,6 +17,7 @@ pub mod tcp;
 use crate::decode::app::{self, Sni};
 use crate::decode::{Decoded, Frag, IpPkt, L4, tcpflags};
 use crate::diag::{Weird, Weirds};
+use crate::model::FlowRecord;
 use crate::model::{
     DirStats, DirectionReason, Endpoint, Flow, FlowKey, NS_PER_SEC, NameObservation, SourceSpan,
     TcpSummary, Ts, proto,
@@ -178,6 +179,8 @@ struct FlowState {
     sni: Option<String>,
     http_host: Option<String>,
     icmp: Option<Box<IcmpStats>>,
+    /// Every packet so far was a NetFlow/IPFIX export datagram (the collector feed).
+    export_only: Option<bool>,
 }
 
 impl FlowState {
@@ -215,6 +218,8 @@ pub struct FlowTable {
     pending_count: usize,
     names: BTreeMap<(IpAddr, String, &'static str), (Ts, u64)>,
     dns: HashMap<(IpAddr, String), DnsAgg, FixedState>,
+    collector: crate::decode::netflow::Collector,
+    records: Vec<FlowRecord>,
     pub weirds: Weirds,
 }
 
@@ -224,6 +229,12 @@ pub struct FlowOutput {
     pub names: Vec<NameObservation>,
     /// DNS query statistics per (client, registered domain), sorted by key.
     pub dns: Vec<((IpAddr, String), DnsAgg)>,
+    /// Flow records seen (exports), their time span, and export counters.
+    pub records: u64,
+    pub records_span: Option<(Ts, Ts)>,
+    pub export_missing: u64,
+    pub undecodable_records: u64,
+    pub sampling: u32,
     pub weirds: Weirds,
 }
 
@@ -238,8 +249,15 @@ impl FlowTable {
             pending_count: 0,
             names: BTreeMap::new(),
             dns: HashMap::with_hasher(FixedState::default()),
+            collector: crate::decode::netflow::Collector::default(),
+            records: Vec::new(),
             weirds: Weirds::default(),
         }
+    }
+
+    /// A flow record from an export (nfdump CSV, or decoded from NetFlow/IPFIX).
+    pub fn record(&mut self, r: &FlowRecord) {
+        self.records.push(r.clone());
     }
 
     /// Adds one decoded packet.
@@ -357,6 +375,7 @@ impl FlowTable {
                     sni: None,
                     http_host: None,
                     icmp: None,
+                    export_only: None,
                 });
                 self.map.insert(key, idx);
                 idx
@@ -367,7 +386,30 @@ impl FlowTable {
         if let Some(t) = tcp {
             self.tcp_update(idx, dir, &t);
         }
+        if self.flows[idx].export_only == Some(true) {
+            let is_export = matches!(p.l4, L4::Udp { payload, .. } if crate::decode::netflow::Collector::looks_like(payload));
+            if !is_export {
+                self.flows[idx].export_only = Some(false);
+            }
+        }
         match p.l4 {
+            L4::Udp {
+                sport,
+                dport,
+                payload,
+                ..
+            } if depth == 0
+                && (crate::decode::netflow::PORTS.contains(&dport)
+                    || crate::decode::netflow::PORTS.contains(&sport))
+                && crate::decode::netflow::Collector::looks_like(payload) =>
+            {
+                let mut recs = Vec::new();
+                self.collector.message(p.src, payload, frame, &mut recs);
+                recs.extend(self.collector.take_pending());
+                self.records.extend(recs);
+                let f = &mut self.flows[idx];
+                f.export_only = Some(f.export_only.unwrap_or(true));
+            }
             L4::Udp {
                 sport,
                 dport,
@@ -561,6 +603,7 @@ impl FlowTable {
                             sni: None,
                             http_host: None,
                             icmp: None,
+                            export_only: None,
                         });
                         self.map.insert(key, idx);
                         idx
@@ -577,6 +620,15 @@ impl FlowTable {
     pub fn finish(mut self) -> FlowOutput {
         self.flush_pending();
         let parents: Vec<(FlowKey, Ts)> = self.flows.iter().map(|f| (f.key, f.first_ts)).collect();
+        // The collector feed itself (flows made only of export datagrams) is not
+        // traffic of the observed network; its records are.
+        let carriers = self
+            .flows
+            .iter()
+            .filter(|f| f.export_only == Some(true))
+            .count() as u64;
+        self.weirds.add_n("flow_export_feed_flows", carriers);
+        self.flows.retain(|f| f.export_only != Some(true));
         let mut flows: Vec<Flow> = self
             .flows
             .into_iter()
@@ -633,15 +685,108 @@ impl FlowTable {
                 frame,
             })
             .collect();
+        self.collector.finish();
+        let records = self.records.len() as u64;
+        let records_span = self
+            .records
+            .iter()
+            .map(|r| (r.start, r.end))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+        let sampling = self.records.iter().map(|r| r.sampling).max().unwrap_or(1);
+        flows.extend(records_to_flows(std::mem::take(&mut self.records), input));
+        flows.sort_by(|a, b| {
+            (a.first_ts, a.span.first_frame, a.key).cmp(&(b.first_ts, b.span.first_frame, b.key))
+        });
         let mut dns: Vec<((IpAddr, String), DnsAgg)> = self.dns.into_iter().collect();
         dns.sort_by(|a, b| a.0.cmp(&b.0));
         FlowOutput {
             flows,
             names,
             dns,
+            records,
+            records_span,
+            export_missing: self.collector.missing,
+            undecodable_records: self.collector.undecodable_records,
+            sampling,
             weirds: self.weirds,
         }
     }
+}
+
+/// Unidirectional flow records become bidirectional flows: records of the two
+/// directions of one 5-tuple whose times overlap (or touch within the idle
+/// timeout) are one flow. Exporters count IP bytes, so `bytes` is the IP count
+/// (the application bytes are not known) and payload bytes are 0.
+fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
+    recs.sort_by_key(|a| (a.start, a.record, a.src, a.dst));
+    let mut open: HashMap<FlowKey, usize, FixedState> = HashMap::with_hasher(FixedState::default());
+    let mut out: Vec<Flow> = Vec::new();
+    for r in recs {
+        let (key, _) = FlowKey::new(r.proto, 0, r.src, r.dst);
+        let idle = if r.proto == proto::TCP {
+            TCP_IDLE
+        } else {
+            OTHER_IDLE
+        };
+        let stats = DirStats {
+            pkts: r.pkts,
+            ip_bytes: r.bytes,
+            payload_bytes: 0,
+            bytes: r.bytes,
+            missed_bytes: 0,
+        };
+        if let Some(&i) = open.get(&key)
+            && r.start <= out[i].last_ts + idle
+        {
+            let f = &mut out[i];
+            if f.orig == r.src {
+                f.orig_stats.add(&stats);
+            } else {
+                f.resp_stats.add(&stats);
+            }
+            f.first_ts = f.first_ts.min(r.start);
+            f.last_ts = f.last_ts.max(r.end);
+            f.span.first_frame = f.span.first_frame.min(r.record);
+            f.span.last_frame = f.span.last_frame.max(r.record);
+            continue;
+        }
+        // Orientation: towards the service port, else as exported.
+        let (s, d) = (is_service_port(r.src.port), is_service_port(r.dst.port));
+        let (orig, resp, reason, flipped) = if s && !d {
+            (r.dst, r.src, DirectionReason::Port, true)
+        } else if d && !s {
+            (r.src, r.dst, DirectionReason::Port, false)
+        } else {
+            (r.src, r.dst, DirectionReason::First, false)
+        };
+        let (orig_stats, resp_stats) = if flipped {
+            (DirStats::default(), stats)
+        } else {
+            (stats, DirStats::default())
+        };
+        open.insert(key, out.len());
+        out.push(Flow {
+            key,
+            first_ts: r.start,
+            last_ts: r.end,
+            orig,
+            resp,
+            direction: reason,
+            orig_stats,
+            resp_stats,
+            tunnel_parent: None,
+            span: SourceSpan {
+                input,
+                first_frame: r.record,
+                last_frame: r.record,
+            },
+            sni: None,
+            http_host: None,
+            tcp_state: None,
+            icmp: None,
+        });
+    }
+    out
 }
 
 /// Picks the originator of a new flow from its first packet.

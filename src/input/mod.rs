@@ -7,6 +7,7 @@
 //! A broken file stops at the first unrecoverable record with an [`InputError`]
 //! that names the byte offset; every packet before it has already been handed on.
 
+pub mod nfdump;
 pub mod pcap;
 
 use crate::diag::Weirds;
@@ -36,9 +37,11 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
 }
 
-/// Receives the packets of one input, in file order.
+/// Receives the packets (or flow records) of one input, in file order.
 pub trait PacketSink {
     fn packet(&mut self, p: &RawPacket<'_>);
+    /// A flow record from a text flow export (nfdump CSV).
+    fn record(&mut self, _r: &crate::model::FlowRecord) {}
 }
 
 /// What could not be read, and where.
@@ -83,6 +86,19 @@ pub struct InputSummary {
     pub last_ts: Option<Ts>,
     pub truncated_packets: u64,
     pub interfaces: Vec<InterfaceInfo>,
+    /// Flow records read (nfdump CSV rows, or records inside NetFlow v9/IPFIX
+    /// export datagrams in a capture).
+    pub flow_records: u64,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub records_first_ts: Option<Ts>,
+    #[serde(serialize_with = "crate::model::ser_ts_opt")]
+    pub records_last_ts: Option<Ts>,
+    /// Export messages (v9) or records (IPFIX) missing by their sequence numbers.
+    pub export_missing: u64,
+    /// Records whose template never arrived, or that lack addresses.
+    pub undecodable_records: u64,
+    /// Largest packet sampling interval announced by an exporter (1 = unsampled).
+    pub sampling_interval: u32,
     /// The longest silences between consecutive packets (start, end), longest first.
     #[serde(skip)]
     pub silences: Vec<(Ts, Ts)>,

@@ -61,10 +61,14 @@ pub fn parse(
         0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
             parse_legacy(w, sink, sum, magic, suffix, &mut reporter)
         }
+        _ if super::nfdump::is_nfdump_csv(w) => {
+            sum.format = format!("nfdump-csv{suffix}");
+            super::nfdump::parse(w, sink, sum)
+        }
         _ => Err((
             0,
             format!(
-                "not a capture: unrecognised magic {:02x} {:02x} {:02x} {:02x}",
+                "not a capture or flow export: unrecognised magic {:02x} {:02x} {:02x} {:02x}",
                 head[0], head[1], head[2], head[3]
             ),
         )),

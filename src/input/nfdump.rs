@@ -1,0 +1,158 @@
+//! `nfdump -o csv` output (nfdump 1.6 and 1.7 headers): one flow record per line,
+//! `ibyt` bytes from `sa` to `da` and, for bidirectional records, `obyt` back.
+//! The summary trailer nfdump prints is recognised and skipped. Timestamps are
+//! read as UTC (nfdump prints the collector's local time; run it with TZ=UTC).
+
+use super::{InputError, InputSummary, PacketSink, Window};
+use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Ts};
+use std::net::IpAddr;
+
+const MAX_LINE: usize = 1 << 16;
+
+/// Whether the window starts with an nfdump CSV header.
+pub fn is_nfdump_csv(w: &mut Window<'_>) -> bool {
+    let _ = w.ensure(64);
+    w.avail().starts_with(b"ts,te,td,sa,da,sp,dp,pr")
+}
+
+fn parse_ts(s: &str) -> Option<Ts> {
+    // "2026-11-28 10:41:44" or with ".123" milliseconds
+    let s = s.trim();
+    let (date, time) = s.split_once(' ')?;
+    let t = format!("{date}T{time}Z");
+    crate::model::parse_time(&t)
+}
+
+fn proto(s: &str) -> Option<u8> {
+    match s.trim().to_ascii_uppercase().as_str() {
+        "TCP" => Some(6),
+        "UDP" => Some(17),
+        "ICMP" => Some(1),
+        "ICMP6" | "IPV6-ICMP" => Some(58),
+        "GRE" => Some(47),
+        "ESP" => Some(50),
+        o => o.parse().ok(),
+    }
+}
+
+fn tcp_flags(s: &str) -> u8 {
+    // nfdump prints "...AP.SF": positions C E U A P R S F
+    let b = s.as_bytes();
+    let mut f = 0u8;
+    for (i, bit) in [
+        (3, 0x10u8),
+        (4, 0x08),
+        (5, 0x04),
+        (6, 0x02),
+        (7, 0x01),
+        (2, 0x20),
+    ] {
+        if b.get(i).is_some_and(|c| *c != b'.') {
+            f |= bit;
+        }
+    }
+    f
+}
+
+pub fn parse(
+    w: &mut Window<'_>,
+    sink: &mut (dyn PacketSink + Send),
+    sum: &mut InputSummary,
+) -> Result<(), (u64, String)> {
+    let mut cols: Vec<String> = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        let off = w.offset();
+        let _ = w.ensure(MAX_LINE);
+        let avail = w.avail();
+        if avail.is_empty() {
+            return Ok(());
+        }
+        let (line, used) = match avail.iter().position(|c| *c == b'\n') {
+            Some(p) => (&avail[..p], p + 1),
+            None if avail.len() < MAX_LINE => (avail, avail.len()),
+            None => {
+                return Err((
+                    off,
+                    format!("line {} longer than {MAX_LINE} bytes", line_no + 1),
+                ));
+            }
+        };
+        line_no += 1;
+        let text = String::from_utf8_lossy(line)
+            .trim_end_matches('\r')
+            .to_string();
+        w.consume(used);
+        if line_no == 1 {
+            cols = text.split(',').map(|c| c.trim().to_string()).collect();
+            continue;
+        }
+        if text.trim().is_empty() {
+            continue;
+        }
+        if text.starts_with("Summary")
+            || text.starts_with("flows,")
+            || text.starts_with("Time window")
+        {
+            // nfdump's summary trailer.
+            return Ok(());
+        }
+        let f: Vec<&str> = text.split(',').collect();
+        let get = |name: &str| {
+            cols.iter()
+                .position(|c| c == name)
+                .and_then(|i| f.get(i).copied())
+        };
+        let rec = (|| -> Option<(FlowRecord, u64, u64)> {
+            let start = parse_ts(get("ts")?)?;
+            let end = parse_ts(get("te")?).unwrap_or(start);
+            let sa: IpAddr = get("sa")?.trim().parse().ok()?;
+            let da: IpAddr = get("da")?.trim().parse().ok()?;
+            let sp: u16 = get("sp")?.trim().parse().unwrap_or(0);
+            let dp: u16 = get("dp")?.trim().parse().unwrap_or(0);
+            let pr = proto(get("pr")?)?;
+            let ipkt: u64 = get("ipkt")?.trim().parse().ok()?;
+            let ibyt: u64 = get("ibyt")?.trim().parse().ok()?;
+            let opkt: u64 = get("opkt").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let obyt: u64 = get("obyt").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let flags = get("flg").map(tcp_flags).unwrap_or(0);
+            let r = FlowRecord {
+                start,
+                end: end.max(start),
+                proto: pr,
+                src: Endpoint { ip: sa, port: sp },
+                dst: Endpoint { ip: da, port: dp },
+                pkts: ipkt,
+                bytes: ibyt,
+                tcp_flags: flags,
+                sampling: 1,
+                record: line_no,
+            };
+            Some((r, opkt, obyt))
+        })();
+        let Some((r, opkt, obyt)) = rec else {
+            sum.weirds.add_n("flow_record_unparsable", 1);
+            if sum.error.is_none() {
+                sum.error = Some(InputError {
+                    offset: off,
+                    decompressed: w.is_stream(),
+                    message: format!("line {line_no}: not an nfdump CSV record"),
+                });
+            }
+            continue;
+        };
+        sum.flow_records += 1;
+        sink.record(&r);
+        if obyt > 0 || opkt > 0 {
+            let back = FlowRecord {
+                src: r.dst,
+                dst: r.src,
+                pkts: opkt,
+                bytes: obyt,
+                ..r.clone()
+            };
+            sink.record(&back);
+        }
+        let _ = NS_PER_SEC;
+    }
+}
