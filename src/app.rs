@@ -304,9 +304,12 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     }
     let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
     let name_index = detect::name_index(&a.flows, &a.names);
+    let dns_info = detect::rules::dns_tunnel::information_bounds(&a.dns);
     let detect_input = DetectInput {
         flows: &a.flows,
         dns: &a.dns,
+        dns_info: &dns_info,
+        allowed_memo: Default::default(),
         names: &name_index,
         netscope: &cfg.input.netscope,
         allow: &cfg.allow,

@@ -72,6 +72,8 @@ pub struct Iocs {
 pub struct DetectInput<'a> {
     pub flows: &'a [Flow],
     pub dns: &'a [((IpAddr, String), DnsAgg)],
+    /// Information bound of each DNS aggregate (same order as `dns`).
+    pub dns_info: &'a [u64],
     pub names: &'a BTreeMap<IpAddr, Vec<(String, &'static str)>>,
     pub netscope: &'a Netscope,
     pub allow: &'a Allowlist,
@@ -79,6 +81,9 @@ pub struct DetectInput<'a> {
     /// Flows of the baseline period; None when no baseline was given.
     pub baseline: Option<&'a [Flow]>,
     pub business_hours: Option<&'a BusinessHours>,
+    /// Memo of `allowed()` per address.
+    pub allowed_memo:
+        std::cell::RefCell<std::collections::HashMap<IpAddr, bool, foldhash::fast::FixedState>>,
 }
 
 /// Business hours of the organisation, in a fixed offset from UTC.
@@ -133,7 +138,12 @@ impl DetectInput<'_> {
     }
 
     pub fn allowed(&self, ip: IpAddr) -> bool {
-        self.allow.matches(ip, &self.names_of(ip)).is_some()
+        if let Some(v) = self.allowed_memo.borrow().get(&ip) {
+            return *v;
+        }
+        let v = self.allow.matches(ip, &self.names_of(ip)).is_some();
+        self.allowed_memo.borrow_mut().insert(ip, v);
+        v
     }
 }
 
@@ -330,7 +340,7 @@ pub struct ChannelBound {
 /// Per internal host, the DNS and ICMP terms of the upper bound (methodology §3.3).
 pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
     let mut m: BTreeMap<IpAddr, ChannelBound> = BTreeMap::new();
-    for ((client, domain), agg) in inp.dns {
+    for (((client, domain), _), info) in inp.dns.iter().zip(inp.dns_info) {
         if inp.netscope.class(*client) != AddrClass::Internal
             || inp
                 .allow
@@ -340,8 +350,7 @@ pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
         {
             continue;
         }
-        m.entry(*client).or_default().dns_information_bytes +=
-            rules::dns_tunnel::information_bound(agg);
+        m.entry(*client).or_default().dns_information_bytes += *info;
     }
     for f in inp.flows {
         let Some(s) = &f.icmp else { continue };

@@ -822,20 +822,21 @@ pub fn assess(
         hs.into_iter().collect()
     };
     let mut upper_bounds = Vec::new();
+    let host_rows: std::collections::BTreeMap<IpAddr, &crate::attribution::HostRow> =
+        ledger.hosts.iter().map(|r| (r.host, r)).collect();
+    let mut mt_bytes: std::collections::BTreeMap<IpAddr, u64> = std::collections::BTreeMap::new();
+    for p in &ledger.pairs {
+        if p.allowed_by
+            .as_ref()
+            .is_some_and(|e| allow.multi_tenant.contains(e))
+        {
+            *mt_bytes.entry(p.host).or_insert(0) += p.out.bytes;
+        }
+    }
     for h in scope_hosts {
-        let row = ledger.hosts.iter().find(|r| r.host == h);
+        let row = host_rows.get(&h);
         let observed = row.map_or(0, |r| r.out_unallowed.bytes);
-        let multi_tenant: u64 = ledger
-            .pairs
-            .iter()
-            .filter(|p| {
-                p.host == h
-                    && p.allowed_by
-                        .as_ref()
-                        .is_some_and(|e| allow.multi_tenant.contains(e))
-            })
-            .map(|p| p.out.bytes)
-            .sum();
+        let multi_tenant: u64 = mt_bytes.get(&h).copied().into_iter().sum();
         let ch = v.channels.get(&h).copied().unwrap_or_default();
         let gap = (rate * gap_ns as f64 / 1e9).ceil() as u64;
         let loss = dropped_total.saturating_mul(1500);

@@ -3,7 +3,6 @@
 
 use super::super::{DetectInput, Detector, Finding, FrameSpan, Metric, Severity};
 use crate::flow::features::DnsAgg;
-use std::io::Write;
 
 /// RITA "C2 over DNS" base threshold: 100 unique subdomains.
 pub const UNIQUE: u64 = 100;
@@ -17,18 +16,36 @@ pub const TXT_NULL_SHARE: f64 = 0.3;
 pub const INFO: u64 = 4096;
 
 /// Compressed size of the sorted unique query names: an upper bound on the
-/// information the names can carry (Paxson et al., USENIX Security 2013).
-pub fn information_bound(agg: &DnsAgg) -> u64 {
+/// information the names can carry (Paxson et al., USENIX Security 2013). Small
+/// sets are bounded by their raw length (compression cannot help them).
+pub fn information_bound(agg: &DnsAgg, z: &mut flate2::Compress) -> u64 {
+    let raw: usize = agg.names.iter().map(|n| n.len() + 1).sum();
+    let overflow = agg.names_overflow * agg.max_name_len as u64;
+    if raw <= 512 {
+        return raw as u64 + overflow;
+    }
     let mut names: Vec<&String> = agg.names.iter().collect();
     names.sort();
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut input = Vec::with_capacity(raw);
     for n in names {
-        let _ = e.write_all(n.as_bytes());
-        let _ = e.write_all(b"\n");
+        input.extend_from_slice(n.as_bytes());
+        input.push(b'\n');
     }
-    let compressed = e.finish().map(|v| v.len() as u64).unwrap_or(0);
-    // Names beyond the remembered set are counted at the longest name's length.
-    compressed + agg.names_overflow * agg.max_name_len as u64
+    z.reset();
+    // Deflate never expands by more than a few bytes per 16 KiB block.
+    let mut out = Vec::with_capacity(raw + raw / 8 + 64);
+    match z.compress_vec(&input, &mut out, flate2::FlushCompress::Finish) {
+        Ok(flate2::Status::StreamEnd) => (out.len() as u64).min(raw as u64) + overflow,
+        _ => raw as u64 + overflow,
+    }
+}
+
+/// The information bound of every DNS aggregate, in the same order.
+pub fn information_bounds(dns: &[((std::net::IpAddr, String), DnsAgg)]) -> Vec<u64> {
+    let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+    dns.iter()
+        .map(|(_, agg)| information_bound(agg, &mut z))
+        .collect()
 }
 
 pub struct DnsTunnel;
@@ -66,7 +83,7 @@ are not inspected (known false negatives)."
     }
     fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((client, domain), agg) in inp.dns {
+        for (((client, domain), agg), &info) in inp.dns.iter().zip(inp.dns_info) {
             if agg.queries == 0 {
                 continue;
             }
@@ -95,7 +112,6 @@ are not inspected (known false negatives)."
             };
             let encoded =
                 mean_entropy > ENTROPY || agg.max_label_len > LABEL || tn_share > TXT_NULL_SHARE;
-            let info = information_bound(agg);
             let fire = (unique >= UNIQUE && encoded)
                 || (info > INFO && (mean_entropy > ENTROPY || agg.max_label_len > LABEL))
                 || (agg.queries >= 5 && tn_share >= 0.5 && agg.max_label_len > LABEL);
