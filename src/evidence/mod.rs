@@ -80,6 +80,68 @@ pub struct Reason {
     pub references: Vec<Reference>,
 }
 
+impl Reason {
+    fn new(code: &'static str, effect: Effect, text: String, text_de: String) -> Self {
+        Reason {
+            code,
+            detector: None,
+            effect,
+            host: None,
+            destination: None,
+            bytes: None,
+            first_ts: None,
+            last_ts: None,
+            text,
+            text_de,
+            references: Vec::new(),
+        }
+    }
+    fn with_host(mut self, h: IpAddr) -> Self {
+        self.host = Some(h);
+        self
+    }
+    fn with_host_opt(mut self, h: Option<IpAddr>) -> Self {
+        self.host = h;
+        self
+    }
+    fn with_destination(mut self, d: IpAddr) -> Self {
+        self.destination = Some(d);
+        self
+    }
+    fn with_destination_opt(mut self, d: Option<IpAddr>) -> Self {
+        self.destination = d;
+        self
+    }
+    fn with_bytes(mut self, b: u64) -> Self {
+        self.bytes = Some(b);
+        self
+    }
+    fn with_bytes_opt(mut self, b: Option<u64>) -> Self {
+        self.bytes = b;
+        self
+    }
+    fn with_first_ts(mut self, t: Ts) -> Self {
+        self.first_ts = Some(t);
+        self
+    }
+    fn with_first_ts_opt(mut self, t: Option<Ts>) -> Self {
+        self.first_ts = t;
+        self
+    }
+    fn with_last_ts(mut self, t: Ts) -> Self {
+        self.last_ts = Some(t);
+        self
+    }
+    fn with_last_ts_opt(mut self, t: Option<Ts>) -> Self {
+        self.last_ts = t;
+        self
+    }
+    fn with_references(mut self, r: Vec<Reference>) -> Self {
+        self.references = r;
+        self
+    }
+}
+
 /// Settings the verdict depends on.
 #[derive(Clone, Debug)]
 pub struct VerdictInputs<'a> {
@@ -283,57 +345,47 @@ pub fn assess(
                     )
                 })
                 .collect();
-            reasons.push(Reason {
-                code: "OUTBOUND_ABOVE_THRESHOLD",
-                detector: None,
-                effect: Effect::Contradicts,
-                host: Some(h.host),
-                destination: top,
-                bytes: Some(h.out_unallowed.bytes),
-                first_ts: Some(h.first_ts),
-                last_ts: Some(h.last_ts),
-                text: format!(
+            reasons.push(
+                Reason::new("OUTBOUND_ABOVE_THRESHOLD", Effect::Contradicts, format!(
                     "host {} sent {} ({} bytes) to destinations not on the allowlist, above the threshold of {}: {}",
                     h.host,
                     human(h.out_unallowed.bytes),
                     h.out_unallowed.bytes,
                     human(v.threshold),
                     dests.join(", ")
-                ),
-                text_de: format!(
+                ), format!(
                     "Host {} hat {} ({} Bytes) an nicht freigegebene Ziele gesendet, mehr als der Schwellenwert von {}: {}",
                     h.host,
                     human(h.out_unallowed.bytes),
                     h.out_unallowed.bytes,
                     human(v.threshold),
                     dests.join(", ")
-                ),
-                references,
-            });
+                ))
+                    .with_host(h.host)
+                    .with_destination_opt(top)
+                    .with_bytes(h.out_unallowed.bytes)
+                    .with_first_ts(h.first_ts)
+                    .with_last_ts(h.last_ts)
+                    .with_references(references),
+            );
         } else if h.out_unallowed.bytes > 0 {
-            reasons.push(Reason {
-                code: "OUTBOUND_BELOW_THRESHOLD",
-                detector: None,
-                effect: Effect::Note,
-                host: Some(h.host),
-                destination: None,
-                bytes: Some(h.out_unallowed.bytes),
-                first_ts: Some(h.first_ts),
-                last_ts: Some(h.last_ts),
-                text: format!(
+            reasons.push(
+                Reason::new("OUTBOUND_BELOW_THRESHOLD", Effect::Note, format!(
                     "host {} sent {} bytes to destinations not on the allowlist, at or below the threshold of {}",
                     h.host,
                     h.out_unallowed.bytes,
                     human(v.threshold)
-                ),
-                text_de: format!(
+                ), format!(
                     "Host {} hat {} Bytes an nicht freigegebene Ziele gesendet, höchstens der Schwellenwert von {}",
                     h.host,
                     h.out_unallowed.bytes,
                     human(v.threshold)
-                ),
-                references: Vec::new(),
-            });
+                ))
+                    .with_host(h.host)
+                    .with_bytes(h.out_unallowed.bytes)
+                    .with_first_ts(h.first_ts)
+                    .with_last_ts(h.last_ts),
+            );
         }
     }
 
@@ -348,28 +400,24 @@ pub fn assess(
         {
             continue;
         }
-        reasons.push(Reason {
-            code: "MULTI_TENANT_UPLOAD",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: Some(p.host),
-            destination: Some(p.dest),
-            bytes: Some(p.out.bytes),
-            first_ts: Some(p.first_ts),
-            last_ts: Some(p.last_ts),
-            text: format!(
+        reasons.push(
+            Reason::new("MULTI_TENANT_UPLOAD", Effect::Inconclusive, format!(
                 "host {} sent {} to {} ({entry}), an allowlisted shared service: network data cannot tell the organisation's tenant from an attacker's",
                 p.host,
                 human(p.out.bytes),
                 p.dest
-            ),
-            text_de: format!(
+            ), format!(
                 "Host {} hat {} an {} ({entry}) gesendet, einen freigegebenen, von vielen Kunden genutzten Dienst: Netzwerkdaten können den eigenen Mandanten nicht von dem eines Angreifers unterscheiden",
                 p.host,
                 human(p.out.bytes),
                 p.dest
-            ),
-            references: p
+            ))
+                .with_host(p.host)
+                .with_destination(p.dest)
+                .with_bytes(p.out.bytes)
+                .with_first_ts(p.first_ts)
+                .with_last_ts(p.last_ts)
+                .with_references(p
                 .frames
                 .iter()
                 .map(|f| Reference {
@@ -379,8 +427,8 @@ pub fn assess(
                     last_frame: f.last_frame,
                     display_filter: display_filter(p.host, p.dest),
                 })
-                .collect(),
-        });
+                .collect()),
+        );
     }
 
     // --- Detector findings ------------------------------------------------------
@@ -459,33 +507,23 @@ pub fn assess(
     let failed: Vec<&InputSummary> = inputs.iter().filter(|s| s.error.is_some()).collect();
     for s in &failed {
         let e = s.error.as_ref().expect("filtered");
-        reasons.push(Reason {
-            code: "INPUT_FAILED",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: None,
-            first_ts: None,
-            last_ts: None,
-            text: format!(
+        reasons.push(
+            Reason::new("INPUT_FAILED", Effect::Inconclusive, format!(
                 "input {} could not be read completely: {} at {}byte offset {}; {} packets before it were analysed",
                 s.path,
                 e.message,
                 if e.decompressed { "decompressed " } else { "" },
                 e.offset,
                 s.packets
-            ),
-            text_de: format!(
+            ), format!(
                 "Eingabe {} konnte nicht vollständig gelesen werden: {} bei {}Byte-Offset {}; {} Pakete davor wurden ausgewertet",
                 s.path,
                 e.message,
                 if e.decompressed { "dekomprimiertem " } else { "" },
                 e.offset,
                 s.packets
-            ),
-            references: Vec::new(),
-        });
+            )),
+        );
     }
     // An input's observed span: its flow records' span when it carries flow
     // records (export datagrams are sent after the flows they describe), else
@@ -567,45 +605,35 @@ pub fn assess(
         gaps.sort();
     }
     for (a, b) in &gaps {
-        reasons.push(Reason {
-            code: "WINDOW_NOT_COVERED",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: None,
-            first_ts: Some(*a),
-            last_ts: Some(*b),
-            text: format!(
-                "no packet was captured from {} to {} ({:.1} s of the window)",
-                fmt_rfc3339(*a),
-                fmt_rfc3339(*b),
-                (*b - *a) as f64 / 1e9
-            ),
-            text_de: format!(
-                "Kein Mitschnitt deckt {} bis {} ab ({:.1} s des Zeitfensters)",
-                fmt_rfc3339(*a),
-                fmt_rfc3339(*b),
-                (*b - *a) as f64 / 1e9
-            ),
-            references: Vec::new(),
-        });
+        reasons.push(
+            Reason::new(
+                "WINDOW_NOT_COVERED",
+                Effect::Inconclusive,
+                format!(
+                    "no packet was captured from {} to {} ({:.1} s of the window)",
+                    fmt_rfc3339(*a),
+                    fmt_rfc3339(*b),
+                    (*b - *a) as f64 / 1e9
+                ),
+                format!(
+                    "Kein Mitschnitt deckt {} bis {} ab ({:.1} s des Zeitfensters)",
+                    fmt_rfc3339(*a),
+                    fmt_rfc3339(*b),
+                    (*b - *a) as f64 / 1e9
+                ),
+            )
+            .with_first_ts(*a)
+            .with_last_ts(*b),
+        );
     }
     let total_packets: u64 = inputs.iter().map(|s| s.packets + s.flow_records).sum();
     if total_packets == 0 {
-        reasons.push(Reason {
-            code: "NO_PACKETS",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: None,
-            first_ts: None,
-            last_ts: None,
-            text: "the inputs contain no packets".into(),
-            text_de: "Die Eingaben enthalten keine Pakete".into(),
-            references: Vec::new(),
-        });
+        reasons.push(Reason::new(
+            "NO_PACKETS",
+            Effect::Inconclusive,
+            "the inputs contain no packets".into(),
+            "Die Eingaben enthalten keine Pakete".into(),
+        ));
     }
     // Hosts in scope that never appear.
     let mut unseen = Vec::new();
@@ -638,19 +666,10 @@ pub fn assess(
         );
     }
     for u in &unseen {
-        reasons.push(Reason {
-            code: "SCOPE_HOST_UNSEEN",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: u.parse().ok(),
-            destination: None,
-            bytes: None,
-            first_ts: None,
-            last_ts: None,
-            text: format!("host in scope {u} never appears in the captures: its traffic was not observed"),
-            text_de: format!("Host {u} aus dem Untersuchungsumfang kommt in den Mitschnitten nicht vor: sein Verkehr wurde nicht beobachtet"),
-            references: Vec::new(),
-        });
+        reasons.push(
+            Reason::new("SCOPE_HOST_UNSEEN", Effect::Inconclusive, format!("host in scope {u} never appears in the captures: its traffic was not observed"), format!("Host {u} aus dem Untersuchungsumfang kommt in den Mitschnitten nicht vor: sein Verkehr wurde nicht beobachtet"))
+                .with_host_opt(u.parse().ok()),
+        );
     }
     // Drops reported by the capturing system.
     let mut dropped: Option<u64> = None;
@@ -658,19 +677,11 @@ pub fn assess(
         if let Some(d) = s.drops() {
             dropped = Some(dropped.unwrap_or(0) + d);
             if d > 0 {
-                reasons.push(Reason {
-                    code: "PACKETS_DROPPED",
-                    detector: None,
-                    effect: Effect::Inconclusive,
-                    host: None,
-                    destination: None,
-                    bytes: None,
-                    first_ts: s.first_ts,
-                    last_ts: s.last_ts,
-                    text: format!("capture {} reports {d} packets dropped by the capturing system (pcapng interface statistics)", s.path),
-                    text_de: format!("Mitschnitt {} meldet {d} vom Aufzeichnungssystem verworfene Pakete (pcapng-Schnittstellenstatistik)", s.path),
-                    references: Vec::new(),
-                });
+                reasons.push(
+                    Reason::new("PACKETS_DROPPED", Effect::Inconclusive, format!("capture {} reports {d} packets dropped by the capturing system (pcapng interface statistics)", s.path), format!("Mitschnitt {} meldet {d} vom Aufzeichnungssystem verworfene Pakete (pcapng-Schnittstellenstatistik)", s.path))
+                        .with_first_ts_opt(s.first_ts)
+                        .with_last_ts_opt(s.last_ts),
+                );
             }
         }
     }
@@ -691,76 +702,37 @@ pub fn assess(
         }
     }
     if one > 0 && one >= two {
-        reasons.push(Reason {
-            code: "ONE_SIDED_CAPTURE",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: None,
-            first_ts: None,
-            last_ts: None,
-            text: format!("the capture looks one-sided: {one} of {} TCP flows show packets in one direction only", one + two),
-            text_de: format!("Der Mitschnitt wirkt einseitig: {one} von {} TCP-Verbindungen zeigen Pakete nur in einer Richtung", one + two),
-            references: Vec::new(),
-        });
+        reasons.push(
+            Reason::new("ONE_SIDED_CAPTURE", Effect::Inconclusive, format!("the capture looks one-sided: {one} of {} TCP flows show packets in one direction only", one + two), format!("Der Mitschnitt wirkt einseitig: {one} von {} TCP-Verbindungen zeigen Pakete nur in einer Richtung", one + two)),
+        );
     }
     let missing_exports: u64 = inputs.iter().map(|s| s.export_missing).sum();
     if missing_exports > 0 {
-        reasons.push(Reason {
-            code: "FLOW_EXPORT_LOSS",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: None,
-            first_ts: None,
-            last_ts: None,
-            text: format!("the exporters' sequence numbers show {missing_exports} missing export messages or records: flows were lost before they reached the collector"),
-            text_de: format!("Die Sequenznummern der Exporter zeigen {missing_exports} fehlende Exportnachrichten oder Datensätze: Flows gingen vor dem Kollektor verloren"),
-            references: Vec::new(),
-        });
+        reasons.push(
+            Reason::new("FLOW_EXPORT_LOSS", Effect::Inconclusive, format!("the exporters' sequence numbers show {missing_exports} missing export messages or records: flows were lost before they reached the collector"), format!("Die Sequenznummern der Exporter zeigen {missing_exports} fehlende Exportnachrichten oder Datensätze: Flows gingen vor dem Kollektor verloren")),
+        );
     }
     let all_ip = ledger.total_out.ip_bytes
         + ledger.total_in.ip_bytes
         + ledger.internal_bytes
         + ledger.external_only_bytes;
     if all_ip > 0 && ledger.external_only_bytes * 2 > all_ip {
-        reasons.push(Reason {
-            code: "MOSTLY_EXTERNAL_TRAFFIC",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: Some(ledger.external_only_bytes),
-            first_ts: None,
-            last_ts: None,
-            text: format!(
+        reasons.push(
+            Reason::new("MOSTLY_EXTERNAL_TRAFFIC", Effect::Inconclusive, format!(
                 "{:.0} % of the IP bytes flow between addresses outside the internal networks: the capture is from elsewhere or --internal is incomplete, so outbound bytes cannot be attributed",
                 100.0 * ledger.external_only_bytes as f64 / all_ip as f64
-            ),
-            text_de: format!(
+            ), format!(
                 "{:.0} % der IP-Bytes fließen zwischen Adressen außerhalb der internen Netze: der Mitschnitt stammt von anderswo oder --internal ist unvollständig, ausgehende Bytes lassen sich nicht zuordnen",
                 100.0 * ledger.external_only_bytes as f64 / all_ip as f64
-            ),
-            references: Vec::new(),
-        });
+            ))
+                .with_bytes(ledger.external_only_bytes),
+        );
     }
     let truncated: u64 = inputs.iter().map(|s| s.truncated_packets).sum();
     if truncated > 0 {
-        reasons.push(Reason {
-            code: "SNAPLEN_TRUNCATED",
-            detector: None,
-            effect: Effect::Note,
-            host: None,
-            destination: None,
-            bytes: None,
-            first_ts: None,
-            last_ts: None,
-            text: format!("{truncated} packets were cut by the snapshot length; volumes still come from the IP headers, but names (SNI, DNS, HTTP Host) may be missing"),
-            text_de: format!("{truncated} Pakete wurden durch die Snapshot-Länge gekürzt; Volumina stammen weiter aus den IP-Headern, Namen (SNI, DNS, HTTP-Host) können fehlen"),
-            references: Vec::new(),
-        });
+        reasons.push(
+            Reason::new("SNAPLEN_TRUNCATED", Effect::Note, format!("{truncated} packets were cut by the snapshot length; volumes still come from the IP headers, but names (SNI, DNS, HTTP Host) may be missing"), format!("{truncated} Pakete wurden durch die Snapshot-Länge gekürzt; Volumina stammen weiter aus den IP-Headern, Namen (SNI, DNS, HTTP-Host) können fehlen")),
+        );
     }
 
     // --- Egress points (C3) -------------------------------------------------------
@@ -775,19 +747,9 @@ pub fn assess(
         });
         if !seen {
             unobserved_egress.push(name.clone());
-            reasons.push(Reason {
-                code: "EGRESS_UNOBSERVED",
-                detector: None,
-                effect: Effect::Inconclusive,
-                host: None,
-                destination: None,
-                bytes: None,
-                first_ts: None,
-                last_ts: None,
-                text: format!("declared egress point {name} ({by}) is not in the examined captures: what left through it is unbounded"),
-                text_de: format!("Der angegebene Ausgangspunkt {name} ({by}) ist in den untersuchten Mitschnitten nicht enthalten: was darüber abfloss, ist unbegrenzt"),
-                references: Vec::new(),
-            });
+            reasons.push(
+                Reason::new("EGRESS_UNOBSERVED", Effect::Inconclusive, format!("declared egress point {name} ({by}) is not in the examined captures: what left through it is unbounded"), format!("Der angegebene Ausgangspunkt {name} ({by}) ist in den untersuchten Mitschnitten nicht enthalten: was darüber abfloss, ist unbegrenzt")),
+            );
         }
     }
 
@@ -871,25 +833,17 @@ pub fn assess(
                 || "unbounded".to_string(),
                 |t| format!("{} ({t} bytes)", human(t)),
             );
-            reasons.push(Reason {
-                code: "UPPER_BOUND_NOT_BELOW_MATERIALITY",
-                detector: None,
-                effect: Effect::Inconclusive,
-                host: Some(u.host),
-                destination: None,
-                bytes: u.total,
-                first_ts: None,
-                last_ts: None,
-                text: format!(
+            reasons.push(
+                Reason::new("UPPER_BOUND_NOT_BELOW_MATERIALITY", Effect::Inconclusive, format!(
                     "within the examined evidence host {} could have sent up to {t} to non-allowlisted destinations (observed {}, unobserved time {}, drops {}, DNS {}, ICMP {}), not below the materiality of {}",
                     u.host, u.observed, u.gap, u.loss, u.dns_information, u.icmp_payload, human(v.materiality)
-                ),
-                text_de: format!(
+                ), format!(
                     "Nach den untersuchten Daten könnte Host {} bis zu {t} an nicht freigegebene Ziele gesendet haben (beobachtet {}, unbeobachtete Zeit {}, verworfene Pakete {}, DNS {}, ICMP {}), nicht unter der Wesentlichkeitsschwelle von {}",
                     u.host, u.observed, u.gap, u.loss, u.dns_information, u.icmp_payload, human(v.materiality)
-                ),
-                references: Vec::new(),
-            });
+                ))
+                    .with_host(u.host)
+                    .with_bytes_opt(u.total),
+            );
         }
     }
 
@@ -908,25 +862,16 @@ pub fn assess(
         0.0
     };
     if loss_share > 0.10 {
-        reasons.push(Reason {
-            code: "CAPTURE_LOSS",
-            detector: None,
-            effect: Effect::Inconclusive,
-            host: None,
-            destination: None,
-            bytes: Some(missed),
-            first_ts: None,
-            last_ts: None,
-            text: format!(
+        reasons.push(
+            Reason::new("CAPTURE_LOSS", Effect::Inconclusive, format!(
                 "{:.1} % of the TCP bytes were acknowledged or spanned but never captured ({missed} bytes): the sensor lost packets",
                 loss_share * 100.0
-            ),
-            text_de: format!(
+            ), format!(
                 "{:.1} % der TCP-Bytes wurden bestätigt oder überspannt, aber nie mitgeschnitten ({missed} Bytes): der Sensor hat Pakete verloren",
                 loss_share * 100.0
-            ),
-            references: Vec::new(),
-        });
+            ))
+                .with_bytes(missed),
+        );
     }
     let opaque_ports = [443u16, 22, 853, 500, 4500, 1194, 51820, 8443, 993, 995, 465];
     let opaque: u64 = ledger

@@ -253,6 +253,18 @@ fn account(sum: &mut InputSummary, ts: Ts, caplen: u32, origlen: u32) {
     sum.note_ts(ts);
 }
 
+/// A pcapng timestamp in nanoseconds: `raw` units of the interface's resolution
+/// plus its offset. `None` when the interface has no usable resolution or the
+/// value does not fit (the caller counts an invalid_timestamp).
+fn iface_ts(ifc: &Iface, raw: u64) -> Option<Ts> {
+    if ifc.units == 0 {
+        return None;
+    }
+    let ns = i128::from(ifc.offset_s) * i128::from(NS_PER_SEC)
+        + i128::from(raw) * i128::from(NS_PER_SEC) / i128::from(ifc.units);
+    i64::try_from(ns).ok()
+}
+
 #[derive(Clone, Copy)]
 struct Iface {
     linktype: u32,
@@ -386,14 +398,10 @@ fn parse_pcapng(
                 continue;
             };
             let raw = (u64::from(ts_high) << 32) | u64::from(ts_low);
-            let ts = if ifc.units == 0 {
+            let ts = iface_ts(&ifc, raw).unwrap_or_else(|| {
                 sum.weirds.add(Weird::InvalidTimestamp);
                 last_ts
-            } else {
-                let ns = i128::from(ifc.offset_s) * i128::from(NS_PER_SEC)
-                    + i128::from(raw) * i128::from(NS_PER_SEC) / i128::from(ifc.units);
-                i64::try_from(ns).unwrap_or(last_ts)
-            };
+            });
             last_ts = ts;
             let data = &w.avail()[28..28 + caplen as usize];
             account(sum, ts, caplen, origlen);
@@ -476,20 +484,10 @@ fn parse_pcapng(
                     continue;
                 };
                 let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                let ts = if ifc.units == 0 {
+                let ts = iface_ts(&ifc, raw).unwrap_or_else(|| {
                     sum.weirds.add(Weird::InvalidTimestamp);
                     last_ts
-                } else {
-                    let ns = i128::from(ifc.offset_s) * i128::from(NS_PER_SEC)
-                        + i128::from(raw) * i128::from(NS_PER_SEC) / i128::from(ifc.units);
-                    match i64::try_from(ns) {
-                        Ok(v) => v,
-                        Err(_) => {
-                            sum.weirds.add(Weird::InvalidTimestamp);
-                            last_ts
-                        }
-                    }
-                };
+                });
                 last_ts = ts;
                 let data = epb.packet_data();
                 let caplen = data.len() as u32;
