@@ -1,7 +1,7 @@
 //! D6 alt_protocol: uploads over file-transfer protocols (FTP, SSH/SFTP/SCP, SMB, rsync).
 
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::{mb, spans};
+use super::mb;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -63,16 +63,9 @@ Administrators copying files to external servers; partner SFTP exchanges (allowl
                 continue;
             }
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
                 severity: Severity::Fire,
-                host,
-                destination: Some(dest),
-                destination_names: inp.names_of(dest),
                 protocol: svc.to_string(),
                 bytes,
-                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
-                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
                 text: format!(
                     "{host} sent {} over {svc} to {dest} in {} flow(s)",
                     mb(bytes),
@@ -88,7 +81,7 @@ Administrators copying files to external servers; partner SFTP exchanges (allowl
                     value: bytes as f64,
                     threshold: Some(BYTES as f64),
                 }],
-                references: spans(fl.iter().copied(), host, dest, 4),
+                ..Finding::for_pair(self, inp, host, dest, &fl)
             });
         }
         out

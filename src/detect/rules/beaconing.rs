@@ -3,7 +3,6 @@
 
 use super::super::stats::{bowley_score, madm, median};
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::spans;
 use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -103,16 +102,9 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
             };
             let period = median(&mut deltas);
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
                 severity: Severity::Flag,
-                host,
-                destination: Some(dest),
-                destination_names: inp.names_of(dest),
                 protocol: format!("{}/{}", crate::model::proto_name(fl[0].key.proto), fl[0].resp.port),
                 bytes,
-                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
-                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
                 text: format!(
                     "{host} connected to {dest} {} times about every {period:.1} s (beacon score {sc:.2}); {bytes} bytes went out",
                     fl.len()
@@ -128,7 +120,7 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
                     Metric { name: "connections", value: fl.len() as f64, threshold: Some(MIN_CONNS as f64) },
                     Metric { name: "median_interval_s", value: period, threshold: None },
                 ],
-                references: spans(fl.iter().copied(), host, dest, 4),
+                ..Finding::for_pair(self, inp, host, dest, &fl)
             });
         }
         out

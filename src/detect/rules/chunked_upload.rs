@@ -3,7 +3,6 @@
 
 use super::super::stats::{madm, median};
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::spans;
 use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -84,16 +83,9 @@ Telemetry agents that post fixed-size reports (allowlist them), synthetic monito
             }
             let bytes: u64 = fl.iter().map(|f| f.orig_stats.bytes).sum();
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
                 severity: Severity::Fire,
-                host,
-                destination: Some(dest),
-                destination_names: inp.names_of(dest),
                 protocol: format!("{}/{}", crate::model::proto_name(fl[0].key.proto), fl[0].resp.port),
                 bytes,
-                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
-                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
                 text: format!(
                     "{host} uploaded {} chunks of about {med:.0} bytes to {dest} every {period:.1} s ({bytes} bytes in total)",
                     fl.len()
@@ -109,7 +101,7 @@ Telemetry agents that post fixed-size reports (allowlist them), synthetic monito
                     Metric { name: "median_interval_s", value: period, threshold: None },
                     Metric { name: "interval_madm_s", value: dm, threshold: Some(REGULARITY * period) },
                 ],
-                references: spans(fl.iter().copied(), host, dest, 4),
+                ..Finding::for_pair(self, inp, host, dest, &fl)
             });
         }
         out

@@ -2,7 +2,7 @@
 //! code-hosting services, recognised by name (SNI, DNS answer, HTTP Host).
 
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::{mb, spans};
+use super::mb;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -116,16 +116,9 @@ the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
                 Severity::Flag
             };
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
                 severity,
-                host,
-                destination: Some(dest),
-                destination_names: inp.names_of(dest),
                 protocol: cat.to_string(),
                 bytes,
-                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
-                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
                 text: format!(
                     "{host} uploaded {} to {name} ({cat} service, {dest})",
                     mb(bytes)
@@ -139,7 +132,7 @@ the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
                     value: bytes as f64,
                     threshold: Some(FIRE_BYTES as f64),
                 }],
-                references: spans(fl.iter().copied(), host, dest, 4),
+                ..Finding::for_pair(self, inp, host, dest, &fl)
             });
         }
         out

@@ -1,7 +1,6 @@
 //! D12 ioc_hit: traffic to the incident's indicators of compromise (case file).
 
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::spans;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -65,20 +64,13 @@ Shared hosting and CDN addresses listed as IOCs."
                     .map(|f| if f.orig.ip == host { f.orig_stats.bytes } else { f.resp_stats.bytes })
                     .sum();
                 Finding {
-                    code: self.code(),
-                    name: self.name(),
                     severity: Severity::Fire,
-                    host,
-                    destination: Some(dest),
-                    destination_names: inp.names_of(dest),
                     protocol: "any".into(),
                     bytes,
-                    first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
-                    last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
                     text: format!("{host} sent {bytes} bytes to {dest}, an indicator of compromise ({ioc})"),
                     text_de: format!("{host} hat {bytes} Bytes an {dest} gesendet, einen Kompromittierungsindikator ({ioc})"),
                     metrics: vec![Metric { name: "bytes_out", value: bytes as f64, threshold: Some(0.0) }],
-                    references: spans(fl.iter().copied(), host, dest, 4),
+                    ..Finding::for_pair(self, inp, host, dest, &fl)
                 }
             })
             .collect()

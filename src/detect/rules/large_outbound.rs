@@ -1,7 +1,7 @@
 //! D3 large_outbound: one flow that uploads a lot, or uploads for a long time.
 
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::{mb, spans};
+use super::mb;
 use crate::model::NS_PER_SEC;
 
 /// MITRE ATT&CK DET0131 (T1048) DataVolumeThresholdMB example: > 50 MB in one connection.
@@ -48,12 +48,7 @@ publishing). Add such destinations to the allowlist with a justification."
                 continue;
             }
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
                 severity: Severity::Fire,
-                host,
-                destination: Some(dest),
-                destination_names: inp.names_of(dest),
                 protocol: format!("{}/{}", crate::model::proto_name(f.key.proto), f.resp.port),
                 bytes: o.bytes,
                 first_ts: f.first_ts,
@@ -80,7 +75,7 @@ publishing). Add such destinations to the allowlist with a justification."
                         threshold: Some(3600.0),
                     },
                 ],
-                references: spans(std::iter::once(f), host, dest, 4),
+                ..Finding::for_pair(self, inp, host, dest, &[f])
             });
         }
         out

@@ -48,6 +48,36 @@ pub(crate) fn spans<'a>(
         .collect()
 }
 
+impl super::Finding {
+    /// The parts of a finding about a host and a destination that follow from
+    /// its flows: names, time range and frame references. Detectors fill in
+    /// severity, protocol, bytes, texts and metrics.
+    pub(crate) fn for_pair(
+        det: &dyn super::Detector,
+        inp: &super::DetectInput<'_>,
+        host: IpAddr,
+        dest: IpAddr,
+        flows: &[&Flow],
+    ) -> super::Finding {
+        super::Finding {
+            code: det.code(),
+            name: det.name(),
+            severity: super::Severity::Fire,
+            host,
+            destination: Some(dest),
+            destination_names: inp.names_of(dest),
+            protocol: String::new(),
+            bytes: 0,
+            first_ts: flows.iter().map(|f| f.first_ts).min().unwrap_or(0),
+            last_ts: flows.iter().map(|f| f.last_ts).max().unwrap_or(0),
+            text: String::new(),
+            text_de: String::new(),
+            metrics: Vec::new(),
+            references: spans(flows.iter().copied(), host, dest, 4),
+        }
+    }
+}
+
 pub(crate) fn mb(n: u64) -> String {
     format!("{:.1} MB", n as f64 / 1e6)
 }

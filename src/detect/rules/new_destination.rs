@@ -2,7 +2,7 @@
 //! the baseline and few hosts use now.
 
 use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::{mb, spans};
+use super::mb;
 use crate::flow::features::registered_domain;
 use crate::model::Flow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,16 +99,10 @@ New SaaS rolled out during the window; a short baseline makes many destinations 
                 Severity::Flag
             };
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
                 severity,
-                host,
-                destination: Some(dest),
                 destination_names: names,
                 protocol: "any".into(),
                 bytes,
-                first_ts: fl.iter().map(|f| f.first_ts).min().unwrap_or(0),
-                last_ts: fl.iter().map(|f| f.last_ts).max().unwrap_or(0),
                 text: format!(
                     "{host} uploaded {} to {dest}, a destination no internal host used in the baseline ({n_users} host(s) use it now)",
                     mb(bytes)
@@ -121,7 +115,7 @@ New SaaS rolled out during the window; a short baseline makes many destinations 
                     Metric { name: "bytes_out", value: bytes as f64, threshold: Some(FIRE_BYTES as f64) },
                     Metric { name: "prevalence", value: prevalence, threshold: Some(PREVALENCE) },
                 ],
-                references: spans(fl.iter().copied(), host, dest, 4),
+                ..Finding::for_pair(self, inp, host, dest, &fl)
             });
         }
         out
