@@ -1,5 +1,5 @@
 //! Command-line flags as the user typed them (clap derive). `config` turns them
-//! into a validated [`crate::config::Config`]; stages never see these types.
+//! into the validated settings (config.rs); stages never see these types.
 
 use crate::report::flows_out::FlowFormat;
 use clap::{Args, Parser, Subcommand};

@@ -4,7 +4,7 @@
 use crate::attribution::netscope::{Allowlist, Netscope, parse_net};
 use crate::cli::{AnalyzeArgs, InputArgs};
 use crate::input::{InputPath, expand, sha256_hex};
-use crate::model::{Ts, parse_time};
+use crate::model::{AllowEcho, Ts, parse_time};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -207,14 +207,6 @@ pub struct InputConfig {
     pub internal_text: Vec<String>,
     pub threads: Option<usize>,
     pub quiet: bool,
-}
-
-/// An allowlist entry as applied, for the report.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AllowEcho {
-    pub destination: String,
-    pub justification: String,
-    pub multi_tenant: bool,
 }
 
 #[derive(Debug, Clone)]

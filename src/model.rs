@@ -295,6 +295,14 @@ pub struct FlowRecord {
     pub record: u64,
 }
 
+/// An allowlist entry as applied, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowEcho {
+    pub destination: String,
+    pub justification: String,
+    pub multi_tenant: bool,
+}
+
 /// A name learned for an IP address, and how.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct NameObservation {

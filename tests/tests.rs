@@ -3,6 +3,7 @@
 mod util;
 
 mod accounting;
+mod architecture;
 mod bad_input;
 mod cli;
 mod detectors;

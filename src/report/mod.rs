@@ -31,7 +31,7 @@ pub struct CaseEcho {
     pub scope_default: bool,
     pub allowlist: Vec<String>,
     /// The allowlist with each entry's justification and multi-tenant mark.
-    pub allowlist_entries: Vec<crate::config::AllowEcho>,
+    pub allowlist_entries: Vec<crate::model::AllowEcho>,
     pub case_name: Option<String>,
     pub analyst: Option<String>,
     pub threshold_bytes: u64,
