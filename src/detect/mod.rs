@@ -340,7 +340,7 @@ pub struct ChannelBound {
 /// Per internal host, the DNS and ICMP terms of the upper bound (methodology §3.3).
 pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
     let mut m: BTreeMap<IpAddr, ChannelBound> = BTreeMap::new();
-    for (((client, domain), _), info) in inp.dns.iter().zip(inp.dns_info) {
+    for (((client, domain), agg), info) in inp.dns.iter().zip(inp.dns_info) {
         if inp.netscope.class(*client) != AddrClass::Internal
             || inp
                 .allow
@@ -350,7 +350,15 @@ pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
         {
             continue;
         }
-        m.entry(*client).or_default().dns_information_bytes += *info;
+        // Queries sent straight to external servers are already observed bytes;
+        // what internal resolvers relay is not.
+        if agg
+            .servers
+            .iter()
+            .any(|s| inp.netscope.class(*s) == AddrClass::Internal)
+        {
+            m.entry(*client).or_default().dns_information_bytes += *info;
+        }
     }
     for f in inp.flows {
         let Some(s) = &f.icmp else { continue };

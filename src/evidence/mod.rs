@@ -251,6 +251,9 @@ pub struct Assessment {
     pub upper_bounds: Vec<UpperBound>,
 }
 
+/// Rate assumed for unobserved time when the case states no link capacity: 1 Gbit/s.
+pub const DEFAULT_RATE: f64 = 125_000_000.0;
+
 /// Shortest intra-file silence that can count as a gap.
 pub const MIN_SILENCE: Ts = 5 * crate::model::NS_PER_SEC;
 /// A silence counts when it exceeds this multiple of the file's p99 inter-packet gap.
@@ -768,18 +771,32 @@ pub fn assess(
         .fold(0.0_f64, f64::max);
     let (rate, rate_source) = match v.capacity {
         Some(c) => (c as f64, "link capacity from the case file"),
+        // Without a stated capacity, assume a 1 Gbit/s link (or the fastest flow seen,
+        // if faster): a gap can hide a transfer the captures never show, so the rate
+        // seen elsewhere in them is no bound.
         None => (
-            observed_peak,
-            "fastest flow observed in the captures (no link capacity given)",
+            observed_peak.max(DEFAULT_RATE),
+            "assumed 1 Gbit/s link (no link_capacity in the case file)",
         ),
     };
     let scope_hosts: Vec<IpAddr> = {
+        // Hosts that sent something out, and single-address scope entries; not every
+        // internal address seen (a broadcast address is not a host).
         let mut hs: std::collections::BTreeSet<IpAddr> = ledger
-            .internal_hosts_seen
+            .hosts
             .iter()
-            .copied()
+            .map(|h| h.host)
             .filter(|h| in_scope(*h, v, true))
             .collect();
+        if v.scope_given {
+            hs.extend(
+                v.scope
+                    .iter()
+                    .filter(|n| n.prefix_len() == n.max_prefix_len())
+                    .map(|n| n.addr())
+                    .filter(|a| ledger.internal_hosts_seen.contains(a)),
+            );
+        }
         hs.extend(v.channels.keys().copied().filter(|h| in_scope(*h, v, true)));
         hs.into_iter().collect()
     };
@@ -803,7 +820,10 @@ pub fn assess(
         let gap = (rate * gap_ns as f64 / 1e9).ceil() as u64;
         let loss = dropped_total.saturating_mul(1500);
         let total = if unobserved_egress.is_empty() {
-            Some(observed + gap + loss + ch.dns_information_bytes + ch.icmp_payload_bytes)
+            // ICMP payload to external hosts is already part of `observed`; the DNS
+            // term counts only names relayed by internal resolvers (queries sent
+            // straight out are observed bytes too).
+            Some(observed + gap + loss + ch.dns_information_bytes)
         } else {
             None
         };
@@ -828,7 +848,7 @@ pub fn assess(
             .then(a.host.cmp(&b.host))
     });
     for u in &upper_bounds {
-        if u.total.is_none_or(|t| t >= v.materiality) {
+        if u.total.is_none_or(|t| t >= v.materiality && t > 0) {
             let t = u.total.map_or_else(
                 || "unbounded".to_string(),
                 |t| format!("{} ({t} bytes)", human(t)),
