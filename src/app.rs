@@ -274,8 +274,11 @@ pub fn run_flows(
     };
     let a = analyse_inputs(cfg, None, None, false)?;
     let rows = flow_rows(&a, cfg);
-    flows_out::write(&rows, format, &mut out)?;
-    out.flush()?;
+    // A reader that stops early (`| head`) does not hide failed inputs.
+    match flows_out::write(&rows, format, &mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        r => r?,
+    }
     Ok(if a.inputs.iter().any(|s| s.error.is_some()) {
         exit::INPUT_ERRORS
     } else {
@@ -327,7 +330,17 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         scope: &cfg.scope,
         scope_given: !cfg.scope.is_empty(),
         threshold: cfg.threshold,
-        window: cfg.window,
+        // With a baseline window inside the inputs and no investigation window, the
+        // verdict covers what follows the baseline.
+        window: cfg.window.or_else(|| {
+            let (_, be) = cfg.baseline_window?;
+            let last = a
+                .inputs
+                .iter()
+                .filter_map(|s| s.last_ts.max(s.records_last_ts))
+                .max()?;
+            (last > be).then_some((be + 1, last))
+        }),
         window_given: cfg.window_given,
         max_gap: MAX_GAP_NS,
         materiality: cfg.materiality,
@@ -336,6 +349,14 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         capacity: cfg.capacity,
         channels: &channels,
         internal_transfers: &transfers,
+        baseline_failures: &baseline_inputs
+            .iter()
+            .filter_map(|s| {
+                s.error
+                    .as_ref()
+                    .map(|e| (s.path.clone(), e.message.clone()))
+            })
+            .collect::<Vec<_>>(),
     };
     let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings, &cfg.allow);
     let verdict = assessment.verdict;
@@ -360,6 +381,10 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         tool: ToolInfo {
             name: env!("CARGO_PKG_NAME"),
             version: env!("CARGO_PKG_VERSION"),
+            exfil_service_list_version: detect::rules::exfil_service::version(),
+            exfil_service_list_sha256: crate::input::sha256_hex(
+                detect::rules::exfil_service::LIST.as_bytes(),
+            ),
         },
         assessment,
         case: CaseEcho {

@@ -395,10 +395,20 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         .map(parse_rate)
         .transpose()?;
     let baseline_window = match (&a.baseline, &case.baseline.start, &case.baseline.end) {
-        (Some(w), _, _) => Some(parse_window(w)?),
-        (None, Some(s), Some(e)) => Some(parse_window(&format!("{s}..{e}"))?),
+        (Some(w), _, _) => Some(parse_window(w).map_err(|e| format!("--baseline: {e}"))?),
+        (None, Some(s), Some(e)) => {
+            Some(parse_window(&format!("{s}..{e}")).map_err(|e| format!("[baseline]: {e}"))?)
+        }
         _ => None,
     };
+    // The baseline must not overlap the investigation window: packets in it would
+    // silently leave the verdict.
+    if let (Some((bs, be)), Some((ws, we))) = (baseline_window, window)
+        && bs <= we
+        && ws <= be
+    {
+        return Err("the baseline period overlaps the investigation window; it must end before the window starts".into());
+    }
     let mut baseline_inputs = input.clone();
     baseline_inputs.inputs = expand(if a.baseline_input.is_empty() {
         &case.baseline.inputs
@@ -416,6 +426,15 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         .iter()
         .map(|e| (e.name.clone(), e.observed_by.clone()))
         .collect();
+    for i in &a.ioc {
+        let looks_like_address =
+            i.contains('/') || i.contains(':') || i.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if looks_like_address && parse_net(i).is_err() {
+            return Err(format!(
+                "--ioc '{i}' is neither a valid address/CIDR nor a domain"
+            ));
+        }
+    }
     let mut ioc_ips = case.iocs.ips.clone();
     ioc_ips.extend(a.ioc.iter().filter(|s| parse_net(s).is_ok()).cloned());
     let mut ioc_domains: Vec<String> = case

@@ -130,11 +130,15 @@ impl DetectInput<'_> {
         }
     }
 
+    /// Names of a destination (each once; address literals from Host headers left out).
     pub fn names_of(&self, ip: IpAddr) -> Vec<String> {
-        self.names
-            .get(&ip)
-            .map(|v| v.iter().map(|(n, _)| n.clone()).collect())
-            .unwrap_or_default()
+        let mut out: Vec<String> = Vec::new();
+        for (n, _) in self.names.get(&ip).into_iter().flatten() {
+            if n.parse::<IpAddr>().is_err() && !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        out
     }
 
     pub fn allowed(&self, ip: IpAddr) -> bool {

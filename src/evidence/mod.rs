@@ -161,6 +161,8 @@ pub struct VerdictInputs<'a> {
     pub capacity: Option<u64>,
     /// DNS and ICMP channel terms per internal host.
     pub channels: &'a std::collections::BTreeMap<IpAddr, crate::detect::ChannelBound>,
+    /// Baseline inputs that could not be read completely: (path, message).
+    pub baseline_failures: &'a [(String, String)],
     /// Internal transfers: (sender, receiver) → (application bytes, first start).
     pub internal_transfers: &'a std::collections::BTreeMap<(IpAddr, IpAddr), (u64, Ts)>,
 }
@@ -538,6 +540,14 @@ pub fn assess(
             Some((s.first_ts?, s.last_ts?))
         }
     };
+    for (path, msg) in v.baseline_failures {
+        reasons.push(Reason::new(
+            "BASELINE_INPUT_FAILED",
+            Effect::Inconclusive,
+            format!("baseline input {path} could not be read completely ({msg}): the baseline detectors compare against an incomplete normal period"),
+            format!("Vergleichs-Eingabe {path} konnte nicht vollständig gelesen werden ({msg}): die Vergleichsdetektoren vergleichen mit einem unvollständigen Normalzeitraum"),
+        ));
+    }
     let first_packet = inputs.iter().filter_map(|s| span_of(s).map(|x| x.0)).min();
     let last_packet = inputs.iter().filter_map(|s| span_of(s).map(|x| x.1)).max();
     let (ws, we, wsrc) = match (v.window, first_packet, last_packet) {
@@ -742,7 +752,7 @@ pub fn assess(
     let mut unobserved_egress = Vec::new();
     for (name, by) in v.egress {
         let seen = inputs.iter().any(|s| {
-            s.packets > 0
+            s.packets + s.flow_records > 0
                 && (s.path.contains(by.as_str())
                     || s.interfaces
                         .iter()
@@ -894,16 +904,28 @@ pub fn assess(
         );
     }
     let opaque_ports = [443u16, 22, 853, 500, 4500, 1194, 51820, 8443, 993, 995, 465];
-    let opaque: u64 = ledger
-        .pairs
+    // Per flow: bytes a host in scope sent on an encrypted service port to a
+    // destination not on the allowlist.
+    let allowed_dest: std::collections::BTreeSet<IpAddr> = ledger
+        .destinations
         .iter()
-        .filter(|p| in_scope(p.host, v, true) && p.allowed_by.is_none())
-        .filter(|p| {
-            p.dest_ports
-                .iter()
-                .any(|(_, port)| opaque_ports.contains(port))
+        .filter(|d| d.allowed_by.is_some())
+        .map(|d| d.dest)
+        .collect();
+    let opaque: u64 = flows
+        .iter()
+        .filter(|f| f.key.depth == 0 && opaque_ports.contains(&f.resp.port))
+        .filter(|f| {
+            in_scope(
+                f.orig.ip,
+                v,
+                ledger.internal_hosts_seen.contains(&f.orig.ip),
+            )
         })
-        .map(|p| p.out.bytes)
+        .filter(|f| {
+            !ledger.internal_hosts_seen.contains(&f.resp.ip) && !allowed_dest.contains(&f.resp.ip)
+        })
+        .map(|f| f.orig_stats.bytes)
         .sum();
     let first_only: u64 = flows
         .iter()
@@ -944,15 +966,19 @@ pub fn assess(
             } else {
                 "FAIL"
             },
-            figure: format!(
-                "{} of the window observed, {} gap(s)",
-                if window_ns > 0 {
-                    pct(covered as f64 / window_ns as f64)
-                } else {
-                    "100.0 %".into()
-                },
-                gaps.len()
-            ),
+            figure: if total_packets == 0 {
+                "no packets or flow records".to_string()
+            } else {
+                format!(
+                    "{} of the window observed, {} gap(s)",
+                    if window_ns > 0 {
+                        pct(covered as f64 / window_ns as f64)
+                    } else {
+                        "100.0 %".into()
+                    },
+                    gaps.len()
+                )
+            },
         },
         GateResult {
             id: "C3",

@@ -445,7 +445,11 @@ impl FlowTable {
             let fk: FragKey = (p.src, p.dst, p.proto, id, depth);
             let target = FragTarget {
                 idx,
-                tcp: tcp.map(|t| (t.seq, u32::from(t.hdr_len))),
+                // Data of a SYN segment starts one after its sequence number.
+                tcp: tcp.map(|t| {
+                    let syn = u32::from(t.flags & tcpflags::SYN != 0);
+                    (t.seq.wrapping_add(syn), u32::from(t.hdr_len))
+                }),
             };
             if self.frags.len() >= MAX_PENDING_FRAGS {
                 self.frags.clear();

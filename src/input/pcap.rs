@@ -519,9 +519,14 @@ fn parse_pcapng(
                 let data = &spb.data[..caplen as usize];
                 // Simple Packet Blocks carry no timestamp: use the previous packet's.
                 if sum.first_ts.is_none() {
+                    // No timestamp seen yet: count the packet, keep it out of the timeline.
                     sum.weirds.add_n("simple_packet_without_timestamp", 1);
+                    sum.packets += 1;
+                    sum.captured_bytes += u64::from(caplen);
+                    sum.wire_bytes += u64::from(spb.origlen.max(caplen));
+                } else {
+                    account(sum, last_ts, caplen, spb.origlen);
                 }
-                account(sum, last_ts, caplen, spb.origlen);
                 sink.packet(&RawPacket {
                     ts: last_ts,
                     linktype: ifc.linktype,

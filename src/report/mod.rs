@@ -21,6 +21,9 @@ pub const SCHEMA_VERSION: &str = "1.0";
 pub struct ToolInfo {
     pub name: &'static str,
     pub version: &'static str,
+    /// Version and SHA-256 of the shipped exfiltration-service list (data/exfil-services.toml).
+    pub exfil_service_list_version: &'static str,
+    pub exfil_service_list_sha256: String,
 }
 
 /// The case as it was applied (after merging case file and flags).

@@ -91,10 +91,8 @@ ping with big payloads. Allowlist the monitoring targets."
                 references: spans(std::iter::once(f), host, dest, 1)
                     .into_iter()
                     .map(|mut r| {
-                        r.display_filter = format!(
-                            "{} && icmp.type==8",
-                            r.display_filter
-                        );
+                        let t = if host.is_ipv4() { "icmp.type==8" } else { "icmpv6.type==128" };
+                        r.display_filter = format!("{} && {t}", r.display_filter);
                         r
                     })
                     .collect(),
