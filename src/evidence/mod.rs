@@ -260,6 +260,9 @@ pub const DEFAULT_RATE: f64 = 125_000_000.0;
 pub const MIN_SILENCE: Ts = 5 * crate::model::NS_PER_SEC;
 /// A silence counts when it exceeds this multiple of the file's p99 inter-packet gap.
 pub const SILENCE_FACTOR: i64 = 8;
+/// ... or when it is this many times longer than every shorter silence of the file
+/// (short captures, where a p99 is not yet meaningful).
+pub const STANDOUT_FACTOR: i64 = 4;
 
 pub fn human(n: u64) -> String {
     const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -603,9 +606,22 @@ pub fn assess(
     if let (Some(ws), Some(we)) = (ws, we) {
         for s in inputs.iter().filter(|s| s.flow_records == 0) {
             let p99 = s.gap_p99_ns();
-            for &(a, b) in &s.silences {
+            // Silences longest first: the longest ones stand out when each is at least
+            // STANDOUT_FACTOR times the next longer-than-usual one below the cut.
+            let lens: Vec<Ts> = s.silences.iter().map(|(a, b)| b - a).collect();
+            let mut standout = 0;
+            for j in 0..lens.len().saturating_sub(1) {
+                if lens[j] < MIN_SILENCE {
+                    break;
+                }
+                if lens[j] >= STANDOUT_FACTOR * lens[j + 1] {
+                    standout = j + 1;
+                }
+            }
+            for (i, &(a, b)) in s.silences.iter().enumerate() {
                 let g = b - a;
-                let relative = p99.is_some_and(|p| g >= MIN_SILENCE && g > SILENCE_FACTOR * p);
+                let relative = g >= MIN_SILENCE
+                    && (p99.is_some_and(|p| g > SILENCE_FACTOR * p) || i < standout);
                 if (g > v.max_gap || relative) && b > ws && a < we {
                     let (a, b) = (a.max(ws), b.min(we));
                     if !gaps.iter().any(|&(x, y): &(Ts, Ts)| a < y && b > x) {
