@@ -215,6 +215,9 @@ pub struct Flow {
     pub tcp_state: Option<TcpSummary>,
     /// ICMP echo statistics (echo flows only).
     pub icmp: Option<IcmpStats>,
+    /// Application protocol recognised from the client's first bytes
+    /// (`tls`, `http`, `ssh`), whatever the port.
+    pub app_proto: Option<&'static str>,
 }
 
 /// ICMP echo statistics of one flow (originator = the side sending requests).

@@ -179,6 +179,7 @@ struct FlowState {
     sni: Option<String>,
     http_host: Option<String>,
     icmp: Option<Box<IcmpStats>>,
+    app_proto: Option<&'static str>,
     /// Every packet so far was a NetFlow/IPFIX export datagram (the collector feed).
     export_only: Option<bool>,
 }
@@ -375,6 +376,7 @@ impl FlowTable {
                     sni: None,
                     http_host: None,
                     icmp: None,
+                    app_proto: None,
                     export_only: None,
                 });
                 self.map.insert(key, idx);
@@ -607,6 +609,7 @@ impl FlowTable {
                             sni: None,
                             http_host: None,
                             icmp: None,
+                            app_proto: None,
                             export_only: None,
                         });
                         self.map.insert(key, idx);
@@ -670,6 +673,7 @@ impl FlowTable {
                     http_host: f.http_host,
                     tcp_state: f.seq.is_some().then_some(f.tcp),
                     icmp: f.icmp.map(|b| *b),
+                    app_proto: f.app_proto,
                 }
             })
             .collect();
@@ -788,6 +792,7 @@ fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
             http_host: None,
             tcp_state: None,
             icmp: None,
+            app_proto: None,
         });
     }
     out
@@ -845,7 +850,13 @@ fn app_update(f: &mut FlowState, t: &crate::decode::Tcp<'_>) {
     }
     match &mut f.app {
         AppState::Start => {
+            if payload.starts_with(b"SSH-") {
+                f.app_proto = Some("ssh");
+                f.app = AppState::Done;
+                return;
+            }
             if payload[0] == 0x16 || app::is_http_request(payload) {
+                f.app_proto = Some(if payload[0] == 0x16 { "tls" } else { "http" });
                 let mut buf = Vec::with_capacity(payload.len().min(APP_BUF_MAX));
                 buf.extend_from_slice(&payload[..payload.len().min(APP_BUF_MAX)]);
                 let next = t.seq.wrapping_add(payload.len() as u32);

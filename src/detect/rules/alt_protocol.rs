@@ -31,14 +31,14 @@ impl Detector for AltProtocol {
     fn explain(&self) -> &'static str {
         "## What it does\n\
 Fires when an internal host sends more than 1 MB in total over FTP (20/21), SSH/SFTP/SCP (22), \
-SMB (139/445), rsync (873) or FTPS (989/990) to an external destination not on the allowlist, \
-in flows the internal host originated.\n\n\
+SMB (139/445), rsync (873) or FTPS (989/990), or SSH on any port (recognised by its banner), \
+to an external destination not on the allowlist, in flows the internal host originated.\n\n\
 ## Why it matters\n\
 MITRE ATT&CK T1048 (Exfiltration Over Alternative Protocol); Akira and Black Basta affiliates \
 use rclone with SFTP back ends; scp and SMB to the internet are rare in healthy networks.\n\n\
 ## Defaults and sources\n\
-1 MB: methodology D6 (design choice). Ports are the IANA defaults; services on other ports are \
-not recognised (a known false negative).\n\n\
+1 MB: methodology D6 (design choice). Ports are the IANA defaults; SSH is also recognised by \
+its banner on any port; the other services on other ports are not (a known false negative).\n\n\
 ## Known false positives\n\
 Administrators copying files to external servers; partner SFTP exchanges (allowlist them)."
     }
@@ -52,7 +52,12 @@ Administrators copying files to external servers; partner SFTP exchanges (allowl
             if !host_is_orig {
                 continue;
             }
-            if let Some(s) = service(f.resp.port) {
+            // By port, or by the protocol the client spoke (SSH on any port).
+            let by_content = match f.app_proto {
+                Some("ssh") => Some("ssh/sftp/scp"),
+                _ => None,
+            };
+            if let Some(s) = by_content.or_else(|| service(f.resp.port)) {
                 acc.entry((host, dest, s)).or_default().push(f);
             }
         }
