@@ -322,6 +322,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             || !baseline_inputs.is_empty())
         .then_some(a.baseline_flows.as_slice()),
         business_hours: cfg.business_hours.as_ref(),
+        extra_services: &cfg.exfil_services,
     };
     let findings = detect::run_all(&detect_input);
     let channels = detect::channel_bounds(&detect_input);

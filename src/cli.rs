@@ -89,6 +89,23 @@ pub struct AnalyzeArgs {
     /// upper bound below it (default: the threshold).
     #[arg(long, value_name = "BYTES")]
     pub materiality: Option<String>,
+    /// Legitimate but shared destination (cloud storage, SaaS: an attacker could own a
+    /// tenant there); repeatable. Like --allow, marked multi-tenant.
+    #[arg(long = "multi-tenant", value_name = "CIDR_OR_DOMAIN")]
+    pub multi_tenant: Vec<String>,
+    /// Declared egress point NAME=OBSERVED_BY (part of a capture's path or a pcapng
+    /// interface name); repeatable. Replaces the case file's [[coverage.egress]].
+    #[arg(long = "egress", value_name = "NAME=OBSERVED_BY")]
+    pub egress: Vec<String>,
+    /// Egress link capacity for the upper bound, e.g. 1Gbit, 100Mbit, 125MB (per second).
+    #[arg(long = "link-capacity", value_name = "RATE")]
+    pub link_capacity: Option<String>,
+    /// Business hours for D11, e.g. "Mon-Fri 08:00-18:00 +01:00" (fixed UTC offset).
+    #[arg(long = "business-hours", value_name = "DAYS HH:MM-HH:MM [OFFSET]")]
+    pub business_hours: Option<String>,
+    /// Extra exfiltration-service domain for D5 (suffix match); repeatable.
+    #[arg(long = "exfil-service", value_name = "DOMAIN")]
+    pub exfil_service: Vec<String>,
     /// Indicator of compromise (address, CIDR or domain); repeatable. Adds to the case file's [iocs].
     #[arg(long = "ioc", value_name = "IP_CIDR_OR_DOMAIN")]
     pub ioc: Vec<String>,

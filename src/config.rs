@@ -38,6 +38,59 @@ pub struct CaseFile {
     #[serde(default)]
     pub baseline: BaselineSection,
     pub business_hours: Option<BusinessHoursSection>,
+    /// Extra exfiltration-service domains for D5.
+    #[serde(default)]
+    pub exfil_services: ExfilServicesSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExfilServicesSection {
+    #[serde(default)]
+    pub domains: Vec<String>,
+}
+
+/// Parses "Mon-Fri 08:00-18:00 +01:00" (days as a range or a comma list).
+pub fn parse_business_hours(s: &str) -> Result<BusinessHoursSection, String> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() < 2 {
+        return Err(format!(
+            "business hours '{s}' must look like \"Mon-Fri 08:00-18:00 +01:00\""
+        ));
+    }
+    let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let idx = |d: &str| {
+        let d = d.to_ascii_lowercase();
+        names
+            .iter()
+            .position(|n| d.starts_with(n))
+            .ok_or_else(|| format!("'{d}' is not a day"))
+    };
+    let mut days = Vec::new();
+    for item in parts[0].split(',') {
+        if let Some((a, b)) = item.split_once('-') {
+            let (a, b) = (idx(a)?, idx(b)?);
+            let mut i = a;
+            loop {
+                days.push(names[i].to_string());
+                if i == b {
+                    break;
+                }
+                i = (i + 1) % 7;
+            }
+        } else {
+            days.push(names[idx(item)?].to_string());
+        }
+    }
+    let (start, end) = parts[1]
+        .split_once('-')
+        .ok_or_else(|| format!("business hours '{}' must be HH:MM-HH:MM", parts[1]))?;
+    Ok(BusinessHoursSection {
+        days,
+        start: start.to_string(),
+        end: end.to_string(),
+        utc_offset: parts.get(2).map(|o| o.to_string()),
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +290,7 @@ pub struct AnalyzeConfig {
     pub baseline_window: Option<(Ts, Ts)>,
     pub baseline_inputs: InputConfig,
     pub business_hours: Option<crate::detect::BusinessHours>,
+    pub exfil_services: Vec<String>,
 }
 
 /// Parses `1MiB`, `500k`, `2MB`, `1048576`, `0`.
@@ -341,7 +395,7 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
             input.internal_text.push(format!("{text} (from --scope)"));
         }
     }
-    let allow_entries: Vec<AllowEcho> = if !a.allow.is_empty() {
+    let allow_entries: Vec<AllowEcho> = if !a.allow.is_empty() || !a.multi_tenant.is_empty() {
         a.allow
             .iter()
             .map(|d| AllowEcho {
@@ -349,6 +403,11 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
                 justification: "given with --allow".into(),
                 multi_tenant: false,
             })
+            .chain(a.multi_tenant.iter().map(|d| AllowEcho {
+                destination: d.clone(),
+                justification: "given with --multi-tenant".into(),
+                multi_tenant: true,
+            }))
             .collect()
     } else {
         case.allow
@@ -388,10 +447,10 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         (None, Some(m)) => (parse_bytes(m)?, "case file"),
         (None, None) => (threshold, "default: equal to the threshold"),
     };
-    let capacity = case
-        .coverage
+    let capacity = a
         .link_capacity
         .as_deref()
+        .or(case.coverage.link_capacity.as_deref())
         .map(parse_rate)
         .transpose()?;
     let baseline_window = match (&a.baseline, &case.baseline.start, &case.baseline.end) {
@@ -415,17 +474,44 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
     } else {
         &a.baseline_input
     });
-    let business_hours = case
+    let bh_flag = a
         .business_hours
+        .as_deref()
+        .map(parse_business_hours)
+        .transpose()?;
+    let business_hours = bh_flag
         .as_ref()
+        .or(case.business_hours.as_ref())
         .map(business_hours)
         .transpose()?;
-    let egress = case
-        .coverage
-        .egress
-        .iter()
-        .map(|e| (e.name.clone(), e.observed_by.clone()))
+    let mut exfil_services: Vec<String> = case.exfil_services.domains.clone();
+    exfil_services.extend(a.exfil_service.iter().cloned());
+    let exfil_services = exfil_services
+        .into_iter()
+        .map(|d| {
+            d.trim()
+                .trim_start_matches("*.")
+                .trim_start_matches('.')
+                .to_ascii_lowercase()
+        })
+        .filter(|d| !d.is_empty())
         .collect();
+    let egress: Vec<(String, String)> = if !a.egress.is_empty() {
+        a.egress
+            .iter()
+            .map(|e| {
+                e.split_once('=')
+                    .map(|(n, b)| (n.trim().to_string(), b.trim().to_string()))
+                    .ok_or_else(|| format!("--egress '{e}' must be NAME=OBSERVED_BY"))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        case.coverage
+            .egress
+            .iter()
+            .map(|e| (e.name.clone(), e.observed_by.clone()))
+            .collect()
+    };
     for i in &a.ioc {
         let looks_like_address =
             i.contains('/') || i.contains(':') || i.chars().all(|c| c.is_ascii_digit() || c == '.');
@@ -483,6 +569,7 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
         baseline_window,
         baseline_inputs,
         business_hours,
+        exfil_services,
     })
 }
 
@@ -549,6 +636,11 @@ pub const CASE_TEMPLATE: &str = r#"# exfilcheck case file. Every field can also 
 # end = "18:00"
 # utc_offset = "+01:00"
 
+[exfil_services]
+# Extra exfiltration-service domains for D5 (suffix match), added to the shipped list
+# data/exfil-services.toml (cloud storage, file transfer, paste, webhooks).
+# domains = ["files.partner-cloud.example"]
+
 [verdict]
 # Outbound application bytes per host in scope to non-allowlisted destinations above
 # which the verdict is CONTRADICTED. Default 1MiB (ATT&CK DET0348 example threshold).
@@ -571,6 +663,18 @@ mod tests {
         let (a, b) = parse_window("2026-11-28T10:41:24.5Z..2026-11-28T10:41:41Z").unwrap();
         assert_eq!(b - a, 16_500_000_000);
         assert!(parse_window("2026-11-28T10:41:41Z..2026-11-28T10:41:24Z").is_err());
+    }
+
+    #[test]
+    fn business_hours_flag() {
+        let b = parse_business_hours("Mon-Fri 08:00-18:00 +01:00").unwrap();
+        assert_eq!(b.days, vec!["mon", "tue", "wed", "thu", "fri"]);
+        let h = business_hours(&b).unwrap();
+        assert_eq!((h.start_min, h.end_min, h.utc_offset_s), (480, 1080, 3600));
+        let b = parse_business_hours("Sat,Sun 10:00-14:00").unwrap();
+        assert_eq!(business_hours(&b).unwrap().days, vec![5, 6]);
+        assert!(parse_business_hours("weekdays").is_err());
+        assert_eq!(parse_rate("8Mbit"), Ok(1_000_000));
     }
 
     #[test]

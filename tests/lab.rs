@@ -336,3 +336,57 @@ fn flow_exports_give_the_capture_verdict() {
     }
     assert_eq!(checked, 12);
 }
+
+/// Every case-file setting also has a flag.
+#[test]
+fn case_settings_as_flags() {
+    let Some(lab) = lab() else { return };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let base = ["--internal", "10.20.0.0/16", "--scope", "10.20.1.10"];
+    // --multi-tenant: an allowlisted shared service cannot clear an upload.
+    let mut a = s(&base);
+    a.extend(s(&["--multi-tenant", "198.51.100.50/32"]));
+    let v = analyze(&lab.join("06_allowed_backup/capture.pcap"), &a, "f-mt");
+    assert_eq!(v["verdict"], "INCONCLUSIVE");
+    assert_eq!(v["case"]["allowlist_entries"][0]["multi_tenant"], true);
+    // --egress: an egress point missing from the evidence makes U unbounded.
+    let mut a = s(&base);
+    a.extend(s(&[
+        "--egress",
+        "uplink=01_benign",
+        "--egress",
+        "lte=lte-backup",
+    ]));
+    let v = analyze(&lab.join("01_benign/capture.pcap"), &a, "f-eg");
+    assert_eq!(v["verdict"], "INCONCLUSIVE");
+    assert!(v["upper_bounds"][0]["total"].is_null());
+    // --link-capacity: the rate for unobserved time.
+    let mut a = s(&base);
+    a.extend(s(&["--link-capacity", "8Mbit"]));
+    let v = analyze(&lab.join("07_coverage_gap/total/capture.pcap"), &a, "f-lc");
+    assert_eq!(v["upper_bounds"][0]["rate_bytes_per_s"], 1_000_000.0);
+    // --exfil-service: a case-listed service name makes D5 fire on the upload.
+    let mut a = s(&base);
+    a.extend(s(&["--exfil-service", "news-portal.example"]));
+    let v = analyze(&lab.join("02_bulk_upload/capture.pcap"), &a, "f-es");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "D5" && f["severity"] == "FIRE" && f["host"] == "10.20.1.10"),
+        "{:#}",
+        v["findings"]
+    );
+    // --business-hours: the lab ran on a Saturday; 40 MB is below D11's 100 MB.
+    let mut a = s(&base);
+    a.extend(s(&["--business-hours", "Mon-Fri 08:00-18:00 +01:00"]));
+    let v = analyze(&lab.join("02_bulk_upload/capture.pcap"), &a, "f-bh");
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "D11")
+    );
+}

@@ -81,6 +81,8 @@ pub struct DetectInput<'a> {
     /// Flows of the baseline period; None when no baseline was given.
     pub baseline: Option<&'a [Flow]>,
     pub business_hours: Option<&'a BusinessHours>,
+    /// Exfiltration-service domains added by the case (D5).
+    pub extra_services: &'a [String],
     /// Memo of `allowed()` per address.
     pub allowed_memo:
         std::cell::RefCell<std::collections::HashMap<IpAddr, bool, foldhash::fast::FixedState>>,

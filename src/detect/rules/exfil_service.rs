@@ -84,9 +84,15 @@ the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
                 continue;
             };
             let c = cats.entry(dest).or_insert_with(|| {
-                inp.names_of(dest)
-                    .into_iter()
-                    .find_map(|n| category(&n).map(|(c, d)| (c, d, n)))
+                inp.names_of(dest).into_iter().find_map(|n| {
+                    category(&n).map(|(c, d)| (c, d, n.clone())).or_else(|| {
+                        let l = n.to_ascii_lowercase();
+                        inp.extra_services
+                            .iter()
+                            .any(|d| l == *d || l.ends_with(&format!(".{d}")))
+                            .then_some(("case-listed", "", n))
+                    })
+                })
             });
             if c.is_some() {
                 acc.entry((host, dest)).or_default().push(f);
