@@ -721,81 +721,73 @@ impl FlowTable {
     }
 }
 
-/// Unidirectional flow records become bidirectional flows: records of the two
-/// directions of one 5-tuple whose times overlap (or touch within the idle
-/// timeout) are one flow. Exporters count IP bytes, so `bytes` is the IP count
-/// (the application bytes are not known) and payload bytes are 0.
+/// Flow records become flows, one per record: a record is what the exporter
+/// saw of one direction, and keeping it whole keeps its record number for the
+/// evidence. The flow is oriented towards the service port when one side has
+/// it (the other direction's record of the same connection is a flow of its
+/// own). Exporters count IP bytes, so `bytes` is the IP count (the application
+/// bytes are not known) and payload bytes are 0.
 fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
     recs.sort_by_key(|a| (a.start, a.record, a.src, a.dst));
-    let mut open: HashMap<FlowKey, usize, FixedState> = HashMap::with_hasher(FixedState::default());
-    let mut out: Vec<Flow> = Vec::new();
-    for r in recs {
-        let (key, _) = FlowKey::new(r.proto, 0, r.src, r.dst);
-        let idle = if r.proto == proto::TCP {
-            TCP_IDLE
-        } else {
-            OTHER_IDLE
-        };
-        let stats = DirStats {
-            pkts: r.pkts,
-            ip_bytes: r.bytes,
-            payload_bytes: 0,
-            bytes: r.bytes,
-            missed_bytes: 0,
-        };
-        if let Some(&i) = open.get(&key)
-            && r.start <= out[i].last_ts + idle
-        {
-            let f = &mut out[i];
-            if f.orig == r.src {
-                f.orig_stats.add(&stats);
+    recs.into_iter()
+        .map(|r| {
+            let (key, _) = FlowKey::new(r.proto, 0, r.src, r.dst);
+            let stats = DirStats {
+                pkts: r.pkts,
+                ip_bytes: r.bytes,
+                payload_bytes: 0,
+                bytes: r.bytes,
+                missed_bytes: 0,
+            };
+            let (s, d) = (is_service_port(r.src.port), is_service_port(r.dst.port));
+            let (orig, resp, reason, orig_stats, resp_stats) = if s && !d {
+                (
+                    r.dst,
+                    r.src,
+                    DirectionReason::Port,
+                    DirStats::default(),
+                    stats,
+                )
+            } else if d && !s {
+                (
+                    r.src,
+                    r.dst,
+                    DirectionReason::Port,
+                    stats,
+                    DirStats::default(),
+                )
             } else {
-                f.resp_stats.add(&stats);
+                (
+                    r.src,
+                    r.dst,
+                    DirectionReason::First,
+                    stats,
+                    DirStats::default(),
+                )
+            };
+            Flow {
+                key,
+                first_ts: r.start,
+                last_ts: r.end,
+                orig,
+                resp,
+                direction: reason,
+                orig_stats,
+                resp_stats,
+                tunnel_parent: None,
+                span: SourceSpan {
+                    input,
+                    first_frame: r.record,
+                    last_frame: r.record,
+                },
+                sni: None,
+                http_host: None,
+                tcp_state: None,
+                icmp: None,
+                app_proto: None,
             }
-            f.first_ts = f.first_ts.min(r.start);
-            f.last_ts = f.last_ts.max(r.end);
-            f.span.first_frame = f.span.first_frame.min(r.record);
-            f.span.last_frame = f.span.last_frame.max(r.record);
-            continue;
-        }
-        // Orientation: towards the service port, else as exported.
-        let (s, d) = (is_service_port(r.src.port), is_service_port(r.dst.port));
-        let (orig, resp, reason, flipped) = if s && !d {
-            (r.dst, r.src, DirectionReason::Port, true)
-        } else if d && !s {
-            (r.src, r.dst, DirectionReason::Port, false)
-        } else {
-            (r.src, r.dst, DirectionReason::First, false)
-        };
-        let (orig_stats, resp_stats) = if flipped {
-            (DirStats::default(), stats)
-        } else {
-            (stats, DirStats::default())
-        };
-        open.insert(key, out.len());
-        out.push(Flow {
-            key,
-            first_ts: r.start,
-            last_ts: r.end,
-            orig,
-            resp,
-            direction: reason,
-            orig_stats,
-            resp_stats,
-            tunnel_parent: None,
-            span: SourceSpan {
-                input,
-                first_frame: r.record,
-                last_frame: r.record,
-            },
-            sni: None,
-            http_host: None,
-            tcp_state: None,
-            icmp: None,
-            app_proto: None,
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 /// Picks the originator of a new flow from its first packet.
