@@ -296,6 +296,14 @@ pub struct FlowRecord {
     pub sampling: u32,
     /// 1-based record number within the input (or the export packet's frame number).
     pub record: u64,
+    /// Bidirectional records (Zeek conn.log, IPFIX biflow): packets and IP bytes
+    /// from dst back to src; 0 for unidirectional records.
+    pub rev_pkts: u64,
+    pub rev_bytes: u64,
+    /// Application bytes per direction when the record has them (Zeek orig_bytes,
+    /// resp_bytes), and Zeek's missed_bytes.
+    pub app_bytes: Option<(u64, u64)>,
+    pub missed: u64,
 }
 
 /// An allowlist entry as applied, for the report.

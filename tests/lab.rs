@@ -390,3 +390,44 @@ fn case_settings_as_flags() {
             .any(|f| f["code"] == "D11")
     );
 }
+
+/// Zeek conn.log (TSV and JSON lines) read as flow records: the IP-byte totals
+/// equal the logs' own orig_ip_bytes + resp_ip_bytes.
+#[test]
+fn zeek_conn_logs_as_input() {
+    let Some(s) = shared("Zeek conn.log inputs") else {
+        return;
+    };
+    let dir = s.join("testdata/public/flows/zeek");
+    let mut checked = 0;
+    for p in files(&dir) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut want = 0u64;
+        let mut fields: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if let Some(f) = line.strip_prefix("#fields\t") {
+                fields = f.split('\t').map(String::from).collect();
+            } else if line.starts_with('{') {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                want += v["orig_ip_bytes"].as_u64().unwrap_or(0)
+                    + v["resp_ip_bytes"].as_u64().unwrap_or(0);
+            } else if !line.starts_with('#') && !fields.is_empty() {
+                let vals: Vec<&str> = line.split('\t').collect();
+                for k in ["orig_ip_bytes", "resp_ip_bytes"] {
+                    if let Some(i) = fields.iter().position(|f| f == k) {
+                        want += vals.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    }
+                }
+            }
+        }
+        let (rows, _) = flows(&p);
+        let got: u64 = rows
+            .iter()
+            .map(|r| num(r, "orig_ip_bytes") + num(r, "resp_ip_bytes"))
+            .sum();
+        assert_eq!(got, want, "{}", p.display());
+        assert!(!rows.is_empty());
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}

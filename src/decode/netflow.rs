@@ -272,6 +272,10 @@ impl Collector {
                 tcp_flags: r[37],
                 sampling: interval,
                 record: frame,
+                rev_pkts: 0,
+                rev_bytes: 0,
+                app_bytes: None,
+                missed: 0,
             });
         }
     }
@@ -538,6 +542,10 @@ impl RecFields {
             tcp_flags: self.flags,
             sampling: self.sampling.unwrap_or(sampling).max(1),
             record: frame,
+            rev_pkts: 0,
+            rev_bytes: 0,
+            app_bytes: None,
+            missed: 0,
         })
     }
 }

@@ -735,12 +735,23 @@ fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
             let stats = DirStats {
                 pkts: r.pkts,
                 ip_bytes: r.bytes,
-                payload_bytes: 0,
-                bytes: r.bytes,
-                missed_bytes: 0,
+                payload_bytes: r.app_bytes.map_or(0, |a| a.0),
+                bytes: r.app_bytes.map_or(r.bytes, |a| a.0),
+                missed_bytes: r.missed,
             };
             let (s, d) = (is_service_port(r.src.port), is_service_port(r.dst.port));
-            let (orig, resp, reason, orig_stats, resp_stats) = if s && !d {
+            let bidirectional = r.rev_pkts > 0 || r.rev_bytes > 0 || r.app_bytes.is_some();
+            let (orig, resp, reason, orig_stats, resp_stats) = if bidirectional {
+                // The record names its originator (Zeek's decision): keep it.
+                let back = DirStats {
+                    pkts: r.rev_pkts,
+                    ip_bytes: r.rev_bytes,
+                    payload_bytes: r.app_bytes.map_or(0, |a| a.1),
+                    bytes: r.app_bytes.map_or(r.rev_bytes, |a| a.1),
+                    missed_bytes: 0,
+                };
+                (r.src, r.dst, DirectionReason::First, stats, back)
+            } else if s && !d {
                 (
                     r.dst,
                     r.src,

@@ -127,6 +127,10 @@ pub fn parse(
                 tcp_flags: flags,
                 sampling: 1,
                 record: line_no,
+                rev_pkts: 0,
+                rev_bytes: 0,
+                app_bytes: None,
+                missed: 0,
             };
             Some((r, opkt, obyt))
         })();

@@ -61,6 +61,14 @@ pub fn parse(
         0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
             parse_legacy(w, sink, sum, magic, suffix, &mut reporter)
         }
+        _ if super::zeek::is_zeek_tsv(w) => {
+            sum.format = format!("zeek-conn-tsv{suffix}");
+            super::zeek::parse(w, sink, sum, false)
+        }
+        _ if super::zeek::is_zeek_json(w) => {
+            sum.format = format!("zeek-conn-json{suffix}");
+            super::zeek::parse(w, sink, sum, true)
+        }
         _ if super::nfdump::is_nfdump_csv(w) => {
             sum.format = format!("nfdump-csv{suffix}");
             super::nfdump::parse(w, sink, sum)

@@ -1,0 +1,165 @@
+//! Zeek conn.log: TSV with its `#separator`/`#fields` header (several header
+//! blocks with different field sets in one file are fine) and JSON lines. Each
+//! connection is a bidirectional record: IP bytes and packets per direction,
+//! Zeek's application bytes and missed_bytes.
+
+use super::{InputError, InputSummary, PacketSink, Window};
+use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Ts};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+const MAX_LINE: usize = 1 << 16;
+
+pub fn is_zeek_tsv(w: &mut Window<'_>) -> bool {
+    let _ = w.ensure(16);
+    w.avail().starts_with(b"#separator")
+}
+
+pub fn is_zeek_json(w: &mut Window<'_>) -> bool {
+    let _ = w.ensure(4096);
+    let a = w.avail();
+    a.starts_with(b"{") && a.windows(11).any(|x| x == b"\"id.orig_h\"")
+}
+
+fn secs(v: &str) -> Option<Ts> {
+    let f: f64 = v.trim().parse().ok()?;
+    Some((f * NS_PER_SEC as f64).round() as Ts)
+}
+
+fn proto(p: &str) -> u8 {
+    match p {
+        "tcp" => 6,
+        "udp" => 17,
+        "icmp" => 1,
+        _ => 0,
+    }
+}
+
+/// Builds a record from named values; `None` when addresses are missing.
+fn record(get: &dyn Fn(&str) -> Option<String>, line: u64) -> Option<FlowRecord> {
+    let num = |k: &str| {
+        get(k)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|f| f as u64)
+    };
+    let start = secs(&get("ts")?)?;
+    let dur = get("duration").and_then(|d| secs(&d)).unwrap_or(0);
+    let sa: IpAddr = get("id.orig_h")?.parse().ok()?;
+    let da: IpAddr = get("id.resp_h")?.parse().ok()?;
+    let orig_bytes = num("orig_bytes");
+    let resp_bytes = num("resp_bytes");
+    Some(FlowRecord {
+        start,
+        end: start + dur.max(0),
+        proto: get("proto").map_or(0, |p| proto(&p)),
+        src: Endpoint {
+            ip: sa,
+            port: num("id.orig_p").unwrap_or(0) as u16,
+        },
+        dst: Endpoint {
+            ip: da,
+            port: num("id.resp_p").unwrap_or(0) as u16,
+        },
+        pkts: num("orig_pkts").unwrap_or(0),
+        bytes: num("orig_ip_bytes").unwrap_or(0),
+        tcp_flags: 0,
+        sampling: 1,
+        record: line,
+        rev_pkts: num("resp_pkts").unwrap_or(0),
+        rev_bytes: num("resp_ip_bytes").unwrap_or(0),
+        app_bytes: Some((orig_bytes.unwrap_or(0), resp_bytes.unwrap_or(0))),
+        missed: num("missed_bytes").unwrap_or(0),
+    })
+}
+
+fn next_line<'w>(w: &mut Window<'w>, off: &mut u64) -> Result<Option<String>, (u64, String)> {
+    *off = w.offset();
+    let _ = w.ensure(MAX_LINE);
+    let avail = w.avail();
+    if avail.is_empty() {
+        return Ok(None);
+    }
+    let (line, used) = match avail.iter().position(|c| *c == b'\n') {
+        Some(p) => (&avail[..p], p + 1),
+        None if avail.len() < MAX_LINE => (avail, avail.len()),
+        None => return Err((*off, format!("line longer than {MAX_LINE} bytes"))),
+    };
+    let text = String::from_utf8_lossy(line)
+        .trim_end_matches('\r')
+        .to_string();
+    w.consume(used);
+    Ok(Some(text))
+}
+
+pub fn parse(
+    w: &mut Window<'_>,
+    sink: &mut (dyn PacketSink + Send),
+    sum: &mut InputSummary,
+    json: bool,
+) -> Result<(), (u64, String)> {
+    let mut fields: Vec<String> = Vec::new();
+    let mut unset = "-".to_string();
+    let mut line_no = 0u64;
+    let mut off = 0u64;
+    while let Some(text) = next_line(w, &mut off)? {
+        line_no += 1;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let rec = if json {
+            let Ok(v) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&text) else {
+                bad(sum, off, line_no, w.is_stream());
+                continue;
+            };
+            let get = |k: &str| {
+                v.get(k).and_then(|x| match x {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+            };
+            record(&get, line_no)
+        } else if let Some(rest) = text.strip_prefix('#') {
+            if let Some(f) = rest.strip_prefix("fields\t") {
+                fields = f.split('\t').map(String::from).collect();
+            } else if let Some(u) = rest.strip_prefix("unset_field\t") {
+                unset = u.to_string();
+            }
+            continue;
+        } else {
+            if fields.is_empty() {
+                bad(sum, off, line_no, w.is_stream());
+                continue;
+            }
+            let vals: Vec<&str> = text.split('\t').collect();
+            let get = |k: &str| {
+                fields
+                    .iter()
+                    .position(|f| f == k)
+                    .and_then(|i| vals.get(i))
+                    .filter(|v| **v != unset && **v != "(empty)")
+                    .map(|v| v.to_string())
+            };
+            record(&get, line_no)
+        };
+        match rec {
+            Some(r) => {
+                sum.flow_records += 1;
+                sink.record(&r);
+            }
+            None => bad(sum, off, line_no, w.is_stream()),
+        }
+    }
+    Ok(())
+}
+
+fn bad(sum: &mut InputSummary, off: u64, line: u64, decompressed: bool) {
+    sum.weirds.add_n("flow_record_unparsable", 1);
+    if sum.error.is_none() {
+        sum.error = Some(InputError {
+            offset: off,
+            decompressed,
+            message: format!("line {line}: not a Zeek conn.log record"),
+        });
+    }
+}
