@@ -431,3 +431,29 @@ fn zeek_conn_logs_as_input() {
     }
     assert!(checked >= 3);
 }
+
+/// AWS VPC flow logs (default v2 field order and v5 with more fields): every OK
+/// record is a flow with its bytes; NODATA/SKIPDATA lines are counted, not flows.
+#[test]
+fn vpc_flow_logs_as_input() {
+    let Some(s) = shared("AWS VPC flow logs") else {
+        return;
+    };
+    for p in files(&s.join("testdata/public/flows/vpc")) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let ok: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|t| t.len() >= 14 && t[13] == "OK")
+            .collect();
+        let want: u64 = ok.iter().map(|t| t[9].parse::<u64>().unwrap()).sum();
+        let (rows, o) = flows(&p);
+        assert_eq!(o.status.code(), Some(0), "{}", p.display());
+        assert_eq!(rows.len(), ok.len(), "{}", p.display());
+        let got: u64 = rows
+            .iter()
+            .map(|r| num(r, "orig_ip_bytes") + num(r, "resp_ip_bytes"))
+            .sum();
+        assert_eq!(got, want, "{}", p.display());
+    }
+}

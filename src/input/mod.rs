@@ -9,6 +9,7 @@
 
 pub mod nfdump;
 pub mod pcap;
+pub mod vpc;
 pub mod zeek;
 
 use crate::diag::Weirds;

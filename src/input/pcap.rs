@@ -69,6 +69,10 @@ pub fn parse(
             sum.format = format!("zeek-conn-json{suffix}");
             super::zeek::parse(w, sink, sum, true)
         }
+        _ if super::vpc::is_vpc(w) => {
+            sum.format = format!("aws-vpc-flow-log{suffix}");
+            super::vpc::parse(w, sink, sum)
+        }
         _ if super::nfdump::is_nfdump_csv(w) => {
             sum.format = format!("nfdump-csv{suffix}");
             super::nfdump::parse(w, sink, sum)
