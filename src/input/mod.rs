@@ -126,6 +126,19 @@ impl InputSummary {
         any.then_some(sum)
     }
 
+    /// A record of a text flow export that cannot be read: counted, and the first
+    /// one becomes the input's error (reading goes on).
+    pub(crate) fn bad_record(&mut self, offset: u64, decompressed: bool, message: String) {
+        self.weirds.add_n("flow_record_unparsable", 1);
+        if self.error.is_none() {
+            self.error = Some(InputError {
+                offset,
+                decompressed,
+                message,
+            });
+        }
+    }
+
     pub(crate) fn note_ts(&mut self, ts: Ts) {
         if let Some(last) = self.last_ts {
             if ts > last {
@@ -342,6 +355,28 @@ impl<'a> Window<'a> {
                 Ok(*end - *start >= n)
             }
         }
+    }
+
+    /// The next text line (without `\n` / `\r\n`) and the offset it starts at;
+    /// `Ok(None)` at the end. A line longer than 64 KiB is an error at its offset.
+    pub fn next_line(&mut self) -> Result<Option<(u64, String)>, (u64, String)> {
+        const MAX_LINE: usize = 1 << 16;
+        let off = self.offset();
+        let _ = self.ensure(MAX_LINE);
+        let avail = self.avail();
+        if avail.is_empty() {
+            return Ok(None);
+        }
+        let (line, used) = match avail.iter().position(|c| *c == b'\n') {
+            Some(p) => (&avail[..p], p + 1),
+            None if avail.len() < MAX_LINE => (avail, avail.len()),
+            None => return Err((off, format!("line longer than {MAX_LINE} bytes"))),
+        };
+        let text = String::from_utf8_lossy(line)
+            .trim_end_matches('\r')
+            .to_string();
+        self.consume(used);
+        Ok(Some((off, text)))
     }
 
     #[inline]

@@ -3,11 +3,9 @@
 //! The summary trailer nfdump prints is recognised and skipped. Timestamps are
 //! read as UTC (nfdump prints the collector's local time; run it with TZ=UTC).
 
-use super::{InputError, InputSummary, PacketSink, Window};
-use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Ts};
+use super::{InputSummary, PacketSink, Window};
+use crate::model::{Endpoint, FlowRecord, Ts};
 use std::net::IpAddr;
-
-const MAX_LINE: usize = 1 << 16;
 
 /// Whether the window starts with an nfdump CSV header.
 pub fn is_nfdump_csv(w: &mut Window<'_>) -> bool {
@@ -61,28 +59,8 @@ pub fn parse(
 ) -> Result<(), (u64, String)> {
     let mut cols: Vec<String> = Vec::new();
     let mut line_no = 0u64;
-    loop {
-        let off = w.offset();
-        let _ = w.ensure(MAX_LINE);
-        let avail = w.avail();
-        if avail.is_empty() {
-            return Ok(());
-        }
-        let (line, used) = match avail.iter().position(|c| *c == b'\n') {
-            Some(p) => (&avail[..p], p + 1),
-            None if avail.len() < MAX_LINE => (avail, avail.len()),
-            None => {
-                return Err((
-                    off,
-                    format!("line {} longer than {MAX_LINE} bytes", line_no + 1),
-                ));
-            }
-        };
+    while let Some((off, text)) = w.next_line()? {
         line_no += 1;
-        let text = String::from_utf8_lossy(line)
-            .trim_end_matches('\r')
-            .to_string();
-        w.consume(used);
         if line_no == 1 {
             cols = text.split(',').map(|c| c.trim().to_string()).collect();
             continue;
@@ -135,14 +113,11 @@ pub fn parse(
             Some((r, opkt, obyt))
         })();
         let Some((r, opkt, obyt)) = rec else {
-            sum.weirds.add_n("flow_record_unparsable", 1);
-            if sum.error.is_none() {
-                sum.error = Some(InputError {
-                    offset: off,
-                    decompressed: w.is_stream(),
-                    message: format!("line {line_no}: not an nfdump CSV record"),
-                });
-            }
+            sum.bad_record(
+                off,
+                w.is_stream(),
+                format!("line {line_no}: not an nfdump CSV record"),
+            );
             continue;
         };
         sum.flow_records += 1;
@@ -157,6 +132,6 @@ pub fn parse(
             };
             sink.record(&back);
         }
-        let _ = NS_PER_SEC;
     }
+    Ok(())
 }

@@ -6,11 +6,10 @@
 //! REJECT records are kept and counted as if their bytes left: the tool never
 //! understates outbound volume (docs/formats.md).
 
-use super::{InputError, InputSummary, PacketSink, Window};
+use super::{InputSummary, PacketSink, Window};
 use crate::model::{Endpoint, FlowRecord, NS_PER_SEC};
 use std::net::IpAddr;
 
-const MAX_LINE: usize = 1 << 16;
 const DEFAULT: [&str; 14] = [
     "version",
     "account-id",
@@ -57,25 +56,7 @@ pub fn parse(
 ) -> Result<(), (u64, String)> {
     let mut fields: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
     let mut line_no = 0u64;
-    loop {
-        let off = w.offset();
-        let _ = w.ensure(MAX_LINE);
-        let avail = w.avail();
-        if avail.is_empty() {
-            return Ok(());
-        }
-        let (line, used) = match avail.iter().position(|c| *c == b'\n') {
-            Some(p) => (&avail[..p], p + 1),
-            None if avail.len() < MAX_LINE => (avail, avail.len()),
-            None => {
-                return Err((
-                    off,
-                    format!("line {} longer than {MAX_LINE} bytes", line_no + 1),
-                ));
-            }
-        };
-        let text = String::from_utf8_lossy(line).trim().to_string();
-        w.consume(used);
+    while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if text.is_empty() {
             continue;
@@ -140,16 +121,12 @@ pub fn parse(
                 sum.flow_records += 1;
                 sink.record(&r);
             }
-            None => {
-                sum.weirds.add_n("flow_record_unparsable", 1);
-                if sum.error.is_none() {
-                    sum.error = Some(InputError {
-                        offset: off,
-                        decompressed: w.is_stream(),
-                        message: format!("line {line_no}: not a VPC flow log record"),
-                    });
-                }
-            }
+            None => sum.bad_record(
+                off,
+                w.is_stream(),
+                format!("line {line_no}: not a VPC flow log record"),
+            ),
         }
     }
+    Ok(())
 }

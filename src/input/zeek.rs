@@ -3,12 +3,10 @@
 //! connection is a bidirectional record: IP bytes and packets per direction,
 //! Zeek's application bytes and missed_bytes.
 
-use super::{InputError, InputSummary, PacketSink, Window};
+use super::{InputSummary, PacketSink, Window};
 use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Ts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-
-const MAX_LINE: usize = 1 << 16;
 
 pub fn is_zeek_tsv(w: &mut Window<'_>) -> bool {
     let _ = w.ensure(16);
@@ -72,25 +70,6 @@ fn record(get: &dyn Fn(&str) -> Option<String>, line: u64) -> Option<FlowRecord>
     })
 }
 
-fn next_line<'w>(w: &mut Window<'w>, off: &mut u64) -> Result<Option<String>, (u64, String)> {
-    *off = w.offset();
-    let _ = w.ensure(MAX_LINE);
-    let avail = w.avail();
-    if avail.is_empty() {
-        return Ok(None);
-    }
-    let (line, used) = match avail.iter().position(|c| *c == b'\n') {
-        Some(p) => (&avail[..p], p + 1),
-        None if avail.len() < MAX_LINE => (avail, avail.len()),
-        None => return Err((*off, format!("line longer than {MAX_LINE} bytes"))),
-    };
-    let text = String::from_utf8_lossy(line)
-        .trim_end_matches('\r')
-        .to_string();
-    w.consume(used);
-    Ok(Some(text))
-}
-
 pub fn parse(
     w: &mut Window<'_>,
     sink: &mut (dyn PacketSink + Send),
@@ -100,8 +79,7 @@ pub fn parse(
     let mut fields: Vec<String> = Vec::new();
     let mut unset = "-".to_string();
     let mut line_no = 0u64;
-    let mut off = 0u64;
-    while let Some(text) = next_line(w, &mut off)? {
+    while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if text.trim().is_empty() {
             continue;
@@ -154,12 +132,9 @@ pub fn parse(
 }
 
 fn bad(sum: &mut InputSummary, off: u64, line: u64, decompressed: bool) {
-    sum.weirds.add_n("flow_record_unparsable", 1);
-    if sum.error.is_none() {
-        sum.error = Some(InputError {
-            offset: off,
-            decompressed,
-            message: format!("line {line}: not a Zeek conn.log record"),
-        });
-    }
+    sum.bad_record(
+        off,
+        decompressed,
+        format!("line {line}: not a Zeek conn.log record"),
+    );
 }
