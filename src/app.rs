@@ -185,14 +185,7 @@ pub fn analyse_inputs(
         }
     }
     let dns: Vec<_> = dns.into_iter().collect();
-    flows.sort_by(|a, b| {
-        (a.first_ts, a.span.input, a.span.first_frame, a.key).cmp(&(
-            b.first_ts,
-            b.span.input,
-            b.span.first_frame,
-            b.key,
-        ))
-    });
+    flows.sort_by_key(Flow::order_key);
     for s in &inputs {
         if let Some(e) = &s.error {
             crate::warn_line!(
@@ -204,14 +197,7 @@ pub fn analyse_inputs(
             );
         }
     }
-    baseline_flows.sort_by(|a, b| {
-        (a.first_ts, a.span.input, a.span.first_frame, a.key).cmp(&(
-            b.first_ts,
-            b.span.input,
-            b.span.first_frame,
-            b.key,
-        ))
-    });
+    baseline_flows.sort_by_key(Flow::order_key);
     Ok(Analysed {
         inputs,
         flows,

@@ -677,9 +677,6 @@ impl FlowTable {
                 }
             })
             .collect();
-        flows.sort_by(|a, b| {
-            (a.first_ts, a.span.first_frame, a.key).cmp(&(b.first_ts, b.span.first_frame, b.key))
-        });
         let input = self.input;
         let names = self
             .names
@@ -702,9 +699,7 @@ impl FlowTable {
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
         let sampling = self.records.iter().map(|r| r.sampling).max().unwrap_or(1);
         flows.extend(records_to_flows(std::mem::take(&mut self.records), input));
-        flows.sort_by(|a, b| {
-            (a.first_ts, a.span.first_frame, a.key).cmp(&(b.first_ts, b.span.first_frame, b.key))
-        });
+        flows.sort_by_key(Flow::order_key);
         let mut dns: Vec<((IpAddr, String), DnsAgg)> = self.dns.into_iter().collect();
         dns.sort_by(|a, b| a.0.cmp(&b.0));
         FlowOutput {
