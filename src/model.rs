@@ -256,7 +256,12 @@ pub struct TcpSummary {
 impl Flow {
     /// The report order of flows: start time, input, first frame, key.
     pub fn order_key(&self) -> (Ts, usize, u64, FlowKey) {
-        (self.first_ts, self.span.input, self.span.first_frame, self.key)
+        (
+            self.first_ts,
+            self.span.input,
+            self.span.first_frame,
+            self.key,
+        )
     }
 
     /// A deterministic identifier (hex of a 64-bit FNV-1a hash of key and start).

@@ -241,17 +241,27 @@ fn parse_legacy(
         };
         let ts = i64::from(ts_sec) * NS_PER_SEC + frac_ns;
         let data = &w.avail()[hdr_len..total];
-        account(sum, ts, caplen, origlen);
-        sink.packet(&RawPacket {
-            ts,
-            linktype,
-            caplen,
-            origlen,
-            frame,
-            data,
-        });
+        emit(
+            sum,
+            sink,
+            &RawPacket {
+                ts,
+                linktype,
+                caplen,
+                origlen,
+                frame,
+                data,
+            },
+        );
         w.consume(total);
     }
+}
+
+/// Counts a packet in the inventory and hands it on.
+#[inline]
+fn emit(sum: &mut InputSummary, sink: &mut (dyn PacketSink + Send), p: &RawPacket<'_>) {
+    account(sum, p.ts, p.caplen, p.origlen);
+    sink.packet(p);
 }
 
 #[inline]
@@ -416,15 +426,18 @@ fn parse_pcapng(
             });
             last_ts = ts;
             let data = &w.avail()[28..28 + caplen as usize];
-            account(sum, ts, caplen, origlen);
-            sink.packet(&RawPacket {
-                ts,
-                linktype: ifc.linktype,
-                caplen,
-                origlen,
-                frame,
-                data,
-            });
+            emit(
+                sum,
+                sink,
+                &RawPacket {
+                    ts,
+                    linktype: ifc.linktype,
+                    caplen,
+                    origlen,
+                    frame,
+                    data,
+                },
+            );
             w.consume(blen);
             continue;
         }
@@ -504,15 +517,18 @@ fn parse_pcapng(
                 let data = epb.packet_data();
                 let caplen = data.len() as u32;
                 let origlen = epb.origlen;
-                account(sum, ts, caplen, origlen);
-                sink.packet(&RawPacket {
-                    ts,
-                    linktype: ifc.linktype,
-                    caplen,
-                    origlen,
-                    frame,
-                    data,
-                });
+                emit(
+                    sum,
+                    sink,
+                    &RawPacket {
+                        ts,
+                        linktype: ifc.linktype,
+                        caplen,
+                        origlen,
+                        frame,
+                        data,
+                    },
+                );
             }
             Block::SimplePacket(spb) => {
                 frame += 1;
