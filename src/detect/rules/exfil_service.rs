@@ -103,16 +103,7 @@ the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
             let Some(Some((cat, _, name))) = cats.get(&dest) else {
                 continue;
             };
-            let bytes: u64 = fl
-                .iter()
-                .map(|f| {
-                    if f.orig.ip == host {
-                        f.orig_stats.bytes
-                    } else {
-                        f.resp_stats.bytes
-                    }
-                })
-                .sum();
+            let bytes: u64 = super::sent_by(&fl, host);
             if bytes < FLAG_BYTES || inp.allowed(dest) {
                 continue;
             }

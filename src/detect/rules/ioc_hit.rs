@@ -59,10 +59,7 @@ Shared hosting and CDN addresses listed as IOCs."
         }
         acc.into_iter()
             .map(|((host, dest), (fl, ioc))| {
-                let bytes: u64 = fl
-                    .iter()
-                    .map(|f| if f.orig.ip == host { f.orig_stats.bytes } else { f.resp_stats.bytes })
-                    .sum();
+                let bytes: u64 = super::sent_by(&fl, host);
                 Finding {
                     severity: Severity::Fire,
                     protocol: "any".into(),

@@ -78,6 +78,20 @@ impl super::Finding {
     }
 }
 
+/// Application bytes `host` sent in the flows (whichever side of each it is).
+pub(crate) fn sent_by(flows: &[&Flow], host: IpAddr) -> u64 {
+    flows
+        .iter()
+        .map(|f| {
+            if f.orig.ip == host {
+                f.orig_stats.bytes
+            } else {
+                f.resp_stats.bytes
+            }
+        })
+        .sum()
+}
+
 pub(crate) fn mb(n: u64) -> String {
     format!("{:.1} MB", n as f64 / 1e6)
 }

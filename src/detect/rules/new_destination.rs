@@ -80,16 +80,7 @@ New SaaS rolled out during the window; a short baseline makes many destinations 
             if !(n_users <= 1 || prevalence <= PREVALENCE) {
                 continue;
             }
-            let bytes: u64 = fl
-                .iter()
-                .map(|f| {
-                    if f.orig.ip == host {
-                        f.orig_stats.bytes
-                    } else {
-                        f.resp_stats.bytes
-                    }
-                })
-                .sum();
+            let bytes: u64 = super::sent_by(&fl, host);
             if bytes < FLAG_BYTES {
                 continue;
             }
