@@ -63,7 +63,9 @@ fn detectors(explain: Option<&str>) -> std::io::Result<u8> {
     match explain {
         None => {
             for d in &reg {
-                let first = d.explain().lines().nth(1).unwrap_or("");
+                // The first sentence of "What it does", as a one-line summary.
+                let what = d.explain().lines().nth(1).unwrap_or("");
+                let first = what.split_inclusive(". ").next().unwrap_or(what).trim_end();
                 writeln!(out, "{:<4} {:<22} {}", d.code(), d.name(), first)?;
             }
             Ok(0)
