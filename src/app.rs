@@ -39,6 +39,12 @@ struct Sink<'a> {
 }
 
 impl PacketSink for Sink<'_> {
+    fn export(&mut self, payload: &[u8], origin: crate::model::Origin) {
+        for r in self.table.export_message(payload, origin) {
+            self.record(&r);
+        }
+    }
+
     fn record(&mut self, r: &crate::model::FlowRecord) {
         if let Some((table, (s, e))) = self.baseline.as_mut()
             && r.start >= *s
@@ -91,15 +97,20 @@ fn parse_all(
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
+            let table = || {
+                let mut t = FlowTable::new(i);
+                t.set_export_options(&cfg.export_ports, cfg.sampling);
+                t
+            };
             let mut sink = Sink {
-                table: FlowTable::new(i),
-                baseline: baseline.map(|w| (FlowTable::new(i), w)),
+                table: table(),
+                baseline: baseline.map(|w| (table(), w)),
                 weirds: Weirds::default(),
                 window,
                 outside: 0,
                 _p: std::marker::PhantomData,
             };
-            let mut summary = input::read_input(path, &mut sink, inc);
+            let mut summary = input::read_input_with(path, &cfg.read, &mut sink, inc);
             let out = sink.table.finish();
             let base = sink.baseline.map(|(t, _)| t.finish());
             summary.flow_records = summary.flow_records.max(out.records);
@@ -108,6 +119,21 @@ fn parse_all(
             summary.export_missing = out.export_missing;
             summary.undecodable_records = out.undecodable_records;
             summary.sampling_interval = out.sampling.max(1);
+            summary.deterministic_sampling = out.deterministic_sampling;
+            summary.export_errors = out.export_errors;
+            if let Some((origin, message)) = &out.export_first_error
+                && summary.error.is_none()
+            {
+                summary.error = Some(input::InputError {
+                    offset: origin.offset.unwrap_or(0),
+                    decompressed: false,
+                    message: match origin.offset {
+                        Some(_) => format!("message {}: {message}", origin.record),
+                        None => format!("export datagram in frame {}: {message}", origin.record),
+                    },
+                    record: Some(origin.record),
+                });
+            }
             summary.weirds.merge(&sink.weirds);
             summary.weirds.merge(&out.weirds);
             summary.weirds.add_n("outside_window", sink.outside);
@@ -116,8 +142,44 @@ fn parse_all(
         .collect()
 }
 
+/// Export data that waited for a template decoded with the templates of other
+/// inputs (templates and data often sit in different files); what is still
+/// undecodable is counted on its input.
+fn resolve_exports(results: &mut [Parsed], cfg: &InputConfig, window: Option<(Ts, Ts)>) {
+    let mut states: Vec<decode::netflow::ExportState> = results
+        .iter_mut()
+        .map(|r| std::mem::take(&mut r.1.export))
+        .collect();
+    for i in 0..results.len() {
+        if states[i].held_sets() == 0 {
+            continue;
+        }
+        let mut own = std::mem::take(&mut states[i]);
+        let others: Vec<&decode::netflow::ExportState> = states.iter().collect();
+        let (mut recs, left) = own.resolve(&others);
+        states[i] = own;
+        let (summary, out, _) = &mut results[i];
+        summary.undecodable_records += left;
+        let before = recs.len() as u64;
+        recs.retain(|r| window.is_none_or(|(s, e)| r.end >= s && r.start <= e));
+        summary
+            .weirds
+            .add_n("outside_window", before - recs.len() as u64);
+        for r in recs.iter_mut().filter(|r| r.sampling <= 1) {
+            r.sampling = cfg.sampling.max(1);
+        }
+        summary.flow_records += recs.len() as u64;
+        if let Some(m) = recs.iter().map(|r| r.sampling).max() {
+            summary.sampling_interval = summary.sampling_interval.max(m);
+        }
+        out.flows.extend(crate::flow::records_to_flows(recs, i));
+    }
+}
+
 pub struct Analysed {
     pub inputs: Vec<InputSummary>,
+    /// Per-exporter record and byte totals, with what de-duplication removed.
+    pub exporters: Vec<crate::flow::dedup::ExporterTotals>,
     pub flows: Vec<Flow>,
     pub names: Vec<NameObservation>,
     /// DNS query statistics per (client, registered domain), merged over inputs.
@@ -163,6 +225,8 @@ pub fn analyse_inputs(
         )
     });
     progress.finish();
+    let mut results = results;
+    resolve_exports(&mut results, cfg, window);
     let mut inputs = Vec::with_capacity(results.len());
     let mut flows = Vec::new();
     let mut names = Vec::new();
@@ -186,20 +250,31 @@ pub fn analyse_inputs(
     }
     let dns: Vec<_> = dns.into_iter().collect();
     flows.sort_by_key(Flow::order_key);
+    let exporters = crate::flow::dedup::dedup_exporters(&mut flows, &cfg.exporter_priority);
     for s in &inputs {
         if let Some(e) = &s.error {
-            crate::warn_line!(
-                "exfilcheck: {}: {} (at {}byte offset {})",
-                sanitize(&s.path),
-                sanitize(&e.message),
-                if e.decompressed { "decompressed " } else { "" },
-                e.offset
-            );
+            if e.record.is_some() && e.offset == 0 {
+                // An export datagram inside a capture: the message names the frame.
+                crate::warn_line!(
+                    "exfilcheck: {}: {}",
+                    sanitize(&s.path),
+                    sanitize(&e.message)
+                );
+            } else {
+                crate::warn_line!(
+                    "exfilcheck: {}: {} (at {}byte offset {})",
+                    sanitize(&s.path),
+                    sanitize(&e.message),
+                    if e.decompressed { "decompressed " } else { "" },
+                    e.offset
+                );
+            }
         }
     }
     baseline_flows.sort_by_key(Flow::order_key);
     Ok(Analysed {
         inputs,
+        exporters,
         flows,
         names,
         dns,

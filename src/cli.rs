@@ -57,6 +57,26 @@ pub struct InputArgs {
     /// No progress bar and no terminal summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Read every input as this format instead of detecting it from the content.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = crate::input::InputFormat::Auto)]
+    pub input_format: crate::input::InputFormat,
+    /// Column mapping for CSV flow exports, e.g. `src=SrcIP,dst=DstIP,bytes=Sent`
+    /// (keys: src dst bytes sport dport proto pkts start end rev_bytes rev_pkts;
+    /// a value is a header name or #N for the N-th column).
+    #[arg(long, value_name = "MAP")]
+    pub columns: Option<String>,
+    /// Also decode UDP datagrams to/from this port as NetFlow/IPFIX exports
+    /// (2055, 4739, 9995 and 9996 always are); repeatable.
+    #[arg(long = "flow-port", value_name = "PORT")]
+    pub flow_port: Vec<u16>,
+    /// Packet sampling interval N (1 in N) of flow exports that do not announce
+    /// one; volumes are scaled by N (see docs/verdict.md).
+    #[arg(long, value_name = "N")]
+    pub sampling: Option<u32>,
+    /// Exporters in order of preference (IP addresses, comma-separated) when two
+    /// exporters report the same flow; the rest follow by address.
+    #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
+    pub exporter_priority: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -260,6 +260,14 @@ pub struct InputConfig {
     pub internal_text: Vec<String>,
     pub threads: Option<usize>,
     pub quiet: bool,
+    /// Forced input format and CSV column mapping.
+    pub read: crate::input::ReadOptions,
+    /// UDP ports decoded as NetFlow/IPFIX exports.
+    pub export_ports: Vec<u16>,
+    /// Sampling interval for flow records that do not announce one (1 = none).
+    pub sampling: u32,
+    /// Exporter preference for flows reported by several exporters.
+    pub exporter_priority: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -355,12 +363,46 @@ pub fn input_config(a: &InputArgs, case_internal: &[String]) -> Result<InputConf
     if a.threads == Some(0) {
         return Err("--threads must be at least 1".into());
     }
+    let columns = a
+        .columns
+        .as_deref()
+        .map(crate::input::csvmap::ColumnMap::parse)
+        .transpose()
+        .map_err(|e| format!("--columns: {e}"))?;
+    if a.input_format == crate::input::InputFormat::Csv && columns.is_none() {
+        return Err("--input-format csv needs --columns".into());
+    }
+    if a.sampling == Some(0) {
+        return Err("--sampling must be at least 1".into());
+    }
+    let mut export_ports = crate::model::EXPORT_PORTS.to_vec();
+    for p in &a.flow_port {
+        if !export_ports.contains(p) {
+            export_ports.push(*p);
+        }
+    }
+    let exporter_priority = a
+        .exporter_priority
+        .iter()
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|_| format!("--exporter-priority: '{s}' is not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(InputConfig {
         inputs: expand(&a.inputs),
         netscope: Netscope::new(nets),
         internal_text,
         threads: a.threads,
         quiet: a.quiet,
+        read: crate::input::ReadOptions {
+            format: a.input_format,
+            columns,
+        },
+        export_ports,
+        sampling: a.sampling.unwrap_or(1),
+        exporter_priority,
     })
 }
 

@@ -57,6 +57,18 @@ pub fn parse_time(s: &str) -> Option<Ts> {
     secs.checked_mul(NS_PER_SEC)?.checked_add(ns)
 }
 
+/// Default collector ports: UDP datagrams to or from them are decoded as
+/// NetFlow/IPFIX exports (`--flow-port` adds more).
+pub const EXPORT_PORTS: [u16; 4] = [2055, 4739, 9995, 9996];
+
+/// Where an export message came from: frame number in a capture, or message
+/// number and byte offset in an export file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Origin {
+    pub record: u64,
+    pub offset: Option<u64>,
+}
+
 /// Link types the decoder understands: Ethernet (1), raw IP (12, 14, 101, 228,
 /// 229), BSD null/loop (0, 108), Linux SLL (113) and SLL2 (276), NFLOG (239).
 pub const SUPPORTED_LINKTYPES: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276];
@@ -218,6 +230,20 @@ pub struct Flow {
     /// Application protocol recognised from the client's first bytes
     /// (`tls`, `http`, `ssh`), whatever the port.
     pub app_proto: Option<&'static str>,
+    /// Flows made from a flow-export record: exporter and sampling.
+    pub export: Option<ExportInfo>,
+}
+
+/// Where a flow from a flow export came from, and how it was sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ExportInfo {
+    pub exporter: Option<IpAddr>,
+    /// 1 in N packets sampled; the flow's counts are N times the counted ones
+    /// (the Horvitz-Thompson estimate).
+    pub sampling: u32,
+    /// Counted (unscaled) IP bytes and packets per direction (orig, resp).
+    pub counted_bytes: [u64; 2],
+    pub counted_pkts: [u64; 2],
 }
 
 /// ICMP echo statistics of one flow (originator = the side sending requests).
@@ -314,6 +340,9 @@ pub struct FlowRecord {
     /// resp_bytes), and Zeek's missed_bytes.
     pub app_bytes: Option<(u64, u64)>,
     pub missed: u64,
+    /// The exporter's address (NetFlow/IPFIX datagrams in a capture; nfdump's
+    /// exporter), `None` when the input does not name one.
+    pub exporter: Option<IpAddr>,
 }
 
 /// An allowlist entry as applied, for the report.

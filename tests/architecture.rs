@@ -28,8 +28,9 @@ const ALLOWED: [(&str, &[&str]); 12] = [
             "evidence",
         ],
     ),
-    // FlowFormat (an output format enum) is the only report type the flags use.
-    ("cli", &["report"]),
+    // FlowFormat (an output format enum) is the only report type the flags use,
+    // InputFormat the only input type.
+    ("cli", &["report", "input"]),
     (
         "config",
         &["model", "cli", "input", "attribution", "detect"],

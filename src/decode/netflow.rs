@@ -1,22 +1,43 @@
-//! NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) export messages to flow records.
-//! Templates and options templates are kept per (exporter, source id / observation
-//! domain, template id) in a bounded cache; data sets whose template has not been
-//! seen yet are held and decoded when it arrives; those still undecodable at the
-//! end are counted, never silently dropped. Enterprise fields are skipped by length.
+//! NetFlow v5 (Cisco), v9 (RFC 3954) and IPFIX (RFC 7011) export messages to flow
+//! records. Templates and options templates are kept per (exporter, source id /
+//! observation domain, template id) in a bounded cache; data sets whose template
+//! has not been seen yet are held and decoded when it arrives (in this input, or,
+//! at the end, from another input: `ExportState`); those still undecodable are
+//! counted, never silently dropped. Enterprise fields are skipped by length,
+//! except the RFC 5103 reverse counters (PEN 29305) of biflow records.
+//! Delta counters (octetDeltaCount) are used as they are; total counters
+//! (octetTotalCount) become deltas against the previous report of the same flow.
 
-use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Ts};
-use std::collections::BTreeMap;
+pub use crate::model::EXPORT_PORTS as PORTS;
+use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Origin, Ts};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Default collector ports for export datagrams.
-pub const PORTS: [u16; 4] = [2055, 4739, 9995, 9996];
 const MAX_TEMPLATES: usize = 4096;
 const MAX_HELD: usize = 4096;
+/// Flows whose last total counter is remembered (total-counter exporters).
+const MAX_TOTALS: usize = 1 << 20;
+/// RFC 5103 reverse information elements.
+const PEN_REVERSE: u32 = 29305;
+/// Largest record a template may describe: what fits in one message.
+const MAX_RECORD: usize = 65_535 - 16 - 4;
+
+/// The exporter address used for export files that carry no IP header (raw
+/// NetFlow/IPFIX files): all of them share it, so their templates meet.
+pub const FILE_EXPORTER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    id: u16,
+    /// 65535 = variable length (IPFIX).
+    len: u16,
+    /// Private enterprise number, 0 for IANA fields.
+    pen: u32,
+}
 
 #[derive(Clone, Debug)]
-struct Template {
-    /// (field id, length, enterprise?) ; length 65535 = variable (IPFIX)
-    fields: Vec<(u16, u16, bool)>,
+pub(crate) struct Template {
+    fields: Vec<Field>,
     /// Options templates: records are metadata, not flows.
     options: bool,
 }
@@ -25,12 +46,13 @@ type TKey = (IpAddr, u32, u16);
 /// Last sequence number and the (flow, options) record counts of that message.
 type SeqState = (u32, (u32, u32));
 
-struct Held {
+#[derive(Clone)]
+pub(crate) struct Held {
     key: TKey,
-    version: u16,
     data: Vec<u8>,
     base: Base,
-    frame: u64,
+    origin: Origin,
+    exporter_known: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -41,6 +63,46 @@ struct Base {
     uptime_ms: u64,
 }
 
+/// Templates and waiting data sets of one input, handed to the merge so data
+/// can be decoded with a template that arrived in another file.
+#[derive(Default)]
+pub struct ExportState {
+    pub(crate) templates: BTreeMap<TKey, Template>,
+    pub(crate) held: Vec<Held>,
+    sampling: BTreeMap<(IpAddr, u32), u32>,
+}
+
+impl ExportState {
+    pub fn held_sets(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Decodes the held sets of `self` with templates of `others` (earlier
+    /// inputs first). Returns the records decoded and the sets still undecodable.
+    pub fn resolve(&mut self, others: &[&ExportState]) -> (Vec<FlowRecord>, u64) {
+        let mut c = Collector::default();
+        let mut out = Vec::new();
+        let mut left = 0;
+        for h in std::mem::take(&mut self.held) {
+            let t = others.iter().find_map(|o| o.templates.get(&h.key));
+            let Some(t) = t else {
+                left += 1;
+                continue;
+            };
+            c.templates.insert(h.key, t.clone());
+            let samp = others
+                .iter()
+                .find_map(|o| o.sampling.get(&(h.key.0, h.key.1)))
+                .copied();
+            if let Some(s) = samp {
+                c.sampling.insert((h.key.0, h.key.1), s);
+            }
+            c.data_set(&h, &mut out);
+        }
+        (out, left)
+    }
+}
+
 /// Template state and counters of one input.
 #[derive(Default)]
 pub struct Collector {
@@ -49,17 +111,32 @@ pub struct Collector {
     pub messages: u64,
     pub records: u64,
     pub options_records: u64,
+    /// Data sets or records that could not be decoded (no template, no addresses,
+    /// rejected template).
     pub undecodable_records: u64,
-    pub malformed: u64,
+    /// Malformed messages, sets, templates or records; the first is described
+    /// in `first_error`.
+    pub errors: u64,
+    pub first_error: Option<(Origin, String)>,
     /// Sequence-number gaps per (exporter, domain): (last seq, missing count).
     seq: BTreeMap<(IpAddr, u32, u16), SeqState>,
     options_in_last: u32,
-    /// Export packets (v9) or records (IPFIX) the sequence numbers say are missing.
+    /// Export packets (v9) or records (IPFIX, v5) the sequence numbers say are missing.
     pub missing: u64,
-    /// Sampling interval from an options template record, if any.
-    pub sampling: Option<u32>,
+    /// Sampling interval per (exporter, domain) from options records.
+    sampling: BTreeMap<(IpAddr, u32), u32>,
+    /// Whether an exporter announced deterministic (1-in-N) sampling.
+    pub deterministic_sampling: bool,
+    /// Templates rejected as malformed; their data is counted, not decoded.
+    rejected: BTreeMap<TKey, ()>,
+    /// Last total counters (bytes, packets, reverse bytes, reverse packets) per flow.
+    totals: HashMap<TotalKey, [u64; 4], foldhash::fast::FixedState>,
+    /// Records with total counters whose previous total could not be kept.
+    pub totals_untracked: u64,
     pending_out: Vec<FlowRecord>,
 }
+
+type TotalKey = (IpAddr, u32, u8, Endpoint, Endpoint);
 
 fn be16(b: &[u8], i: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))
@@ -77,7 +154,7 @@ fn uint(b: &[u8]) -> u64 {
 }
 
 impl Collector {
-    /// Whether a UDP payload looks like a NetFlow v9 / IPFIX message.
+    /// Whether a UDP payload looks like a NetFlow v5/v9 / IPFIX message.
     pub fn looks_like(payload: &[u8]) -> bool {
         match be16(payload, 0) {
             Some(9) => payload.len() >= 20,
@@ -93,12 +170,25 @@ impl Collector {
         }
     }
 
+    fn error(&mut self, origin: Origin, message: String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some((origin, message));
+        }
+    }
+
+    fn sampling_of(&self, exporter: IpAddr, domain: u32) -> u32 {
+        self.sampling.get(&(exporter, domain)).copied().unwrap_or(1)
+    }
+
     /// Decodes one export message from `exporter`; records go to `out`.
+    /// `exporter_known`: false for export files without an IP header.
     pub fn message(
         &mut self,
         exporter: IpAddr,
+        exporter_known: bool,
         payload: &[u8],
-        frame: u64,
+        origin: Origin,
         out: &mut Vec<FlowRecord>,
     ) {
         let Some(version) = be16(payload, 0) else {
@@ -107,9 +197,9 @@ impl Collector {
         self.messages += 1;
         if version == 5 {
             if Self::looks_like(payload) {
-                self.v5(exporter, payload, frame, out);
+                self.v5(exporter, exporter_known, payload, origin, out);
             } else {
-                self.malformed += 1;
+                self.error(origin, "truncated NetFlow v5 datagram".into());
             }
             return;
         }
@@ -121,7 +211,7 @@ impl Collector {
                     be32(payload, 12),
                     be32(payload, 16),
                 ) else {
-                    self.malformed += 1;
+                    self.error(origin, "truncated NetFlow v9 header".into());
                     return;
                 };
                 (
@@ -142,9 +232,18 @@ impl Collector {
                     be32(payload, 8),
                     be32(payload, 12),
                 ) else {
-                    self.malformed += 1;
+                    self.error(origin, "truncated IPFIX header".into());
                     return;
                 };
+                if usize::from(len) > payload.len() {
+                    self.error(
+                        origin,
+                        format!(
+                            "truncated IPFIX message: length {len}, {} bytes present",
+                            payload.len()
+                        ),
+                    );
+                }
                 (
                     16,
                     dom,
@@ -166,25 +265,38 @@ impl Collector {
             };
             let set_len = usize::from(set_len);
             if set_len < 4 || pos + set_len > end {
-                self.malformed += 1;
+                self.error(
+                    origin,
+                    format!(
+                        "set {set_id} at message byte {pos} has length {set_len}, {} bytes left in the message",
+                        end - pos
+                    ),
+                );
                 break;
             }
             let body = &payload[pos + 4..pos + set_len];
             match (version, set_id) {
-                (9, 0) | (10, 2) => self.templates_set(exporter, domain, body, version, false),
-                (9, 1) | (10, 3) => self.templates_set(exporter, domain, body, version, true),
+                (9, 0) | (10, 2) => {
+                    self.templates_set(exporter, domain, body, version, false, origin)
+                }
+                (9, 1) | (10, 3) => {
+                    self.templates_set(exporter, domain, body, version, true, origin)
+                }
                 (_, id) if id >= 256 => {
                     let key = (exporter, domain, id);
-                    if self.templates.contains_key(&key) {
-                        data_records += self.data_set(key, version, body, base, frame, out);
+                    let held = Held {
+                        key,
+                        data: body.to_vec(),
+                        base,
+                        origin,
+                        exporter_known,
+                    };
+                    if self.rejected.contains_key(&key) {
+                        self.undecodable_records += 1;
+                    } else if self.templates.contains_key(&key) {
+                        data_records += self.data_set(&held, out);
                     } else if self.held.len() < MAX_HELD {
-                        self.held.push(Held {
-                            key,
-                            version,
-                            data: body.to_vec(),
-                            base,
-                            frame,
-                        });
+                        self.held.push(held);
                     } else {
                         self.undecodable_records += 1;
                     }
@@ -225,7 +337,14 @@ impl Collector {
 
     /// NetFlow v5: fixed records; the header carries the sampling interval and a
     /// flow sequence number (flows seen before this packet).
-    fn v5(&mut self, exporter: IpAddr, p: &[u8], frame: u64, out: &mut Vec<FlowRecord>) {
+    fn v5(
+        &mut self,
+        exporter: IpAddr,
+        exporter_known: bool,
+        p: &[u8],
+        origin: Origin,
+        out: &mut Vec<FlowRecord>,
+    ) {
         let (Some(count), Some(up), Some(secs), Some(nsecs), Some(seq), Some(samp)) = (
             be16(p, 2),
             be32(p, 4),
@@ -234,12 +353,16 @@ impl Collector {
             be32(p, 16),
             be16(p, 22),
         ) else {
-            self.malformed += 1;
+            self.error(origin, "truncated NetFlow v5 header".into());
             return;
         };
         let engine = u32::from(be16(p, 20).unwrap_or(0));
         let export_ns = i64::from(secs) * NS_PER_SEC + i64::from(nsecs);
+        // Top two bits: sampling mode (1 = deterministic 1-in-N), then the interval.
         let interval = u32::from(samp & 0x3fff).max(1);
+        if interval > 1 && samp >> 14 == 1 {
+            self.deterministic_sampling = true;
+        }
         let k = (exporter, engine, 5);
         if let Some((last, (last_count, _))) = self.seq.get(&k).copied() {
             let gap = seq.wrapping_sub(last.wrapping_add(last_count));
@@ -271,11 +394,12 @@ impl Collector {
                 bytes: u64::from(u32at(20)),
                 tcp_flags: r[37],
                 sampling: interval,
-                record: frame,
+                record: origin.record,
                 rev_pkts: 0,
                 rev_bytes: 0,
                 app_bytes: None,
                 missed: 0,
+                exporter: exporter_known.then_some(exporter),
             });
         }
     }
@@ -287,6 +411,7 @@ impl Collector {
         body: &[u8],
         version: u16,
         options: bool,
+        origin: Origin,
     ) {
         let mut p = 0;
         while p + 4 <= body.len() {
@@ -307,48 +432,75 @@ impl Collector {
                 q = p + 6;
                 for _ in 0..total / 4 {
                     let (Some(t), Some(l)) = (be16(body, q), be16(body, q + 2)) else {
+                        self.error(
+                            origin,
+                            format!("options template {tid} longer than its set"),
+                        );
                         return;
                     };
-                    fields.push((t, l, false));
+                    fields.push(Field {
+                        id: t,
+                        len: l,
+                        pen: 0,
+                    });
                     q += 4;
                 }
             } else {
                 q = if options { p + 6 } else { p + 4 };
                 for _ in 0..n {
                     let (Some(t), Some(l)) = (be16(body, q), be16(body, q + 2)) else {
+                        self.error(origin, format!("template {tid} longer than its set"));
                         return;
                     };
                     let ent = version == 10 && t & 0x8000 != 0;
-                    q += 4;
-                    if ent {
-                        q += 4;
-                    }
+                    let pen = if ent {
+                        be32(body, q + 4).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    q += if ent { 8 } else { 4 };
                     if q > body.len() {
-                        self.malformed += 1;
+                        self.error(origin, format!("template {tid} longer than its set"));
                         return;
                     }
-                    fields.push((t & 0x7fff, l, ent));
+                    fields.push(Field {
+                        id: t & 0x7fff,
+                        len: l,
+                        pen,
+                    });
                 }
             }
-            if fields.is_empty() || fields.iter().all(|f| f.1 == 0) {
-                // A withdrawal or a template that describes nothing.
-                self.templates.remove(&(exporter, domain, tid));
-            } else if self.templates.len() < MAX_TEMPLATES
-                || self.templates.contains_key(&(exporter, domain, tid))
-            {
-                self.templates
-                    .insert((exporter, domain, tid), Template { fields, options });
-            }
             p = q;
-            // Decode data that waited for this template.
             let key = (exporter, domain, tid);
+            if let Some(why) = template_problem(&fields) {
+                self.error(origin, format!("template {tid} rejected: {why}"));
+                self.templates.remove(&key);
+                self.rejected.insert(key, ());
+                // Data that waited for it cannot be decoded either.
+                let before = self.held.len();
+                self.held.retain(|h| h.key != key);
+                self.undecodable_records += (before - self.held.len()) as u64;
+                continue;
+            }
+            self.rejected.remove(&key);
+            if fields.iter().all(|f| f.len == 0) {
+                // A withdrawal (RFC 7011 8.1) or a template that describes nothing.
+                self.templates.remove(&key);
+                continue;
+            }
+            if self.templates.len() < MAX_TEMPLATES || self.templates.contains_key(&key) {
+                self.templates.insert(key, Template { fields, options });
+            } else {
+                self.error(origin, format!("more than {MAX_TEMPLATES} templates"));
+            }
+            // Decode data that waited for this template.
             let (ready, rest): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
                 .into_iter()
                 .partition(|h| h.key == key);
             self.held = rest;
             for h in ready {
                 let mut sink = Vec::new();
-                self.data_set(h.key, h.version, &h.data, h.base, h.frame, &mut sink);
+                self.data_set(&h, &mut sink);
                 self.pending_out.extend(sink);
             }
         }
@@ -359,34 +511,34 @@ impl Collector {
         std::mem::take(&mut self.pending_out)
     }
 
-    fn data_set(
-        &mut self,
-        key: TKey,
-        version: u16,
-        body: &[u8],
-        base: Base,
-        frame: u64,
-        out: &mut Vec<FlowRecord>,
-    ) -> u32 {
-        let Some(t) = self.templates.get(&key).cloned() else {
+    fn data_set(&mut self, h: &Held, out: &mut Vec<FlowRecord>) -> u32 {
+        let Some(t) = self.templates.get(&h.key).cloned() else {
             return 0;
         };
+        let body = &h.data[..];
         let fixed: usize = t
             .fields
             .iter()
-            .map(|f| if f.1 == 65535 { 1 } else { usize::from(f.1) })
+            .map(|f| {
+                if f.len == 65535 {
+                    1
+                } else {
+                    usize::from(f.len)
+                }
+            })
             .sum();
         if fixed == 0 {
             return 0;
         }
+        let (exporter, domain, tid) = h.key;
         let mut n = 0;
         let mut p = 0;
         while p + fixed <= body.len() {
             let mut rec = RecFields::default();
             let mut q = p;
             let mut ok = true;
-            for &(id, len, ent) in &t.fields {
-                let l = if len == 65535 {
+            for f in &t.fields {
+                let l = if f.len == 65535 {
                     let Some(&b0) = body.get(q) else {
                         ok = false;
                         break;
@@ -403,54 +555,132 @@ impl Collector {
                         usize::from(b0)
                     }
                 } else {
-                    usize::from(len)
+                    usize::from(f.len)
                 };
                 let Some(v) = body.get(q..q + l) else {
                     ok = false;
                     break;
                 };
-                if !ent {
-                    rec.set(id, v);
-                }
+                rec.set(f.id, f.pen, v);
                 q += l;
             }
             if !ok {
-                self.malformed += 1;
+                self.error(
+                    h.origin,
+                    format!(
+                        "record {} of a set of template {tid} is longer than its set",
+                        n + 1
+                    ),
+                );
+                self.undecodable_records += 1;
                 break;
             }
             p = q;
             if t.options {
                 self.options_records += 1;
                 self.options_in_last += 1;
-                if let Some(s) = rec.sampling {
-                    self.sampling = Some(s);
+                if let Some(s) = rec.sampling() {
+                    let e = self.sampling.entry((exporter, domain)).or_insert(1);
+                    *e = (*e).max(s);
+                }
+                if rec.deterministic {
+                    self.deterministic_sampling = true;
                 }
                 continue;
             }
             n += 1;
             self.records += 1;
-            if let Some(r) = rec.into_record(version, base, frame, self.sampling.unwrap_or(1)) {
-                out.push(r);
-            } else {
-                self.undecodable_records += 1;
+            let sampling = self.sampling_of(exporter, domain);
+            match rec.into_record(h.base, h.origin.record, sampling) {
+                Some(mut r) => {
+                    r.record.exporter = h.exporter_known.then_some(exporter);
+                    if r.totals {
+                        self.totals_to_delta(exporter, domain, &mut r.record);
+                    }
+                    out.push(r.record);
+                }
+                None => self.undecodable_records += 1,
             }
         }
         n
     }
 
-    /// Held data sets whose template never arrived: counted as undecodable.
-    pub fn finish(&mut self) -> u64 {
-        let n = self.held.len() as u64;
-        self.undecodable_records += n;
-        self.held.clear();
-        n
+    /// Total counters to deltas: the difference to the previous report of the
+    /// same flow (the whole total the first time, or when a counter went back).
+    fn totals_to_delta(&mut self, exporter: IpAddr, domain: u32, r: &mut FlowRecord) {
+        let key = (exporter, domain, r.proto, r.src, r.dst);
+        let now = [r.bytes, r.pkts, r.rev_bytes, r.rev_pkts];
+        let prev = self.totals.get(&key).copied();
+        if prev.is_none() && self.totals.len() >= MAX_TOTALS {
+            self.totals_untracked += 1;
+        } else {
+            self.totals.insert(key, now);
+        }
+        if let Some(prev) = prev
+            && now.iter().zip(prev).all(|(a, b)| *a >= b)
+        {
+            r.bytes -= prev[0];
+            r.pkts -= prev[1];
+            r.rev_bytes -= prev[2];
+            r.rev_pkts -= prev[3];
+        }
     }
+
+    /// Hands over templates and held data for the merge across inputs; the held
+    /// sets are counted as undecodable there if no input has their template.
+    pub fn into_state(self) -> ExportState {
+        ExportState {
+            templates: self.templates,
+            held: self.held,
+            sampling: self.sampling,
+        }
+    }
+}
+
+/// Why a template cannot describe real records: a field of length 0 with a
+/// type (type 0 length 0 is padding some exporters write), a known field of an
+/// impossible length, or records longer than any message.
+fn template_problem(fields: &[Field]) -> Option<String> {
+    let mut fixed = 0usize;
+    for (i, f) in fields.iter().enumerate() {
+        if f.len == 0 && f.id != 0 {
+            return Some(format!("field {} (type {}) has length 0", i + 1, f.id));
+        }
+        let bad = f.pen == 0
+            && f.len != 65535
+            && match f.id {
+                8 | 12 | 15 => f.len != 4,
+                27 | 28 | 62 => f.len != 16,
+                1 | 2 | 85 | 86 => f.len > 8,
+                _ => false,
+            };
+        if bad {
+            return Some(format!(
+                "field {} (type {}) has length {}",
+                i + 1,
+                f.id,
+                f.len
+            ));
+        }
+        fixed += if f.len == 65535 {
+            1
+        } else {
+            usize::from(f.len)
+        };
+    }
+    (fixed > MAX_RECORD).then(|| format!("records of {fixed} bytes do not fit in a message"))
 }
 
 #[derive(Default)]
 struct RecFields {
     bytes: Option<u64>,
     pkts: Option<u64>,
+    total_bytes: Option<u64>,
+    total_pkts: Option<u64>,
+    rev_bytes: Option<u64>,
+    rev_pkts: Option<u64>,
+    rev_total_bytes: Option<u64>,
+    rev_total_pkts: Option<u64>,
     proto: Option<u8>,
     flags: u8,
     sport: u16,
@@ -464,13 +694,37 @@ struct RecFields {
     start_s: Option<u64>,
     end_s: Option<u64>,
     sampling: Option<u32>,
+    /// samplingPacketInterval / samplingPacketSpace (PSAMP, RFC 5477).
+    packet_interval: Option<u64>,
+    packet_space: Option<u64>,
+    deterministic: bool,
+}
+
+struct Decoded {
+    record: FlowRecord,
+    totals: bool,
 }
 
 impl RecFields {
-    fn set(&mut self, id: u16, v: &[u8]) {
+    fn set(&mut self, id: u16, pen: u32, v: &[u8]) {
+        if pen == PEN_REVERSE {
+            match id {
+                1 => self.rev_bytes = Some(uint(v)),
+                2 => self.rev_pkts = Some(uint(v)),
+                85 => self.rev_total_bytes = Some(uint(v)),
+                86 => self.rev_total_pkts = Some(uint(v)),
+                _ => {}
+            }
+            return;
+        }
+        if pen != 0 {
+            return;
+        }
         match id {
-            1 | 85 => self.bytes = Some(self.bytes.unwrap_or(0).max(uint(v))),
-            2 | 86 => self.pkts = Some(self.pkts.unwrap_or(0).max(uint(v))),
+            1 => self.bytes = Some(uint(v)),
+            2 => self.pkts = Some(uint(v)),
+            85 => self.total_bytes = Some(uint(v)),
+            86 => self.total_pkts = Some(uint(v)),
             4 => self.proto = v.first().copied(),
             6 => self.flags = v.last().copied().unwrap_or(0),
             7 => self.sport = uint(v) as u16,
@@ -495,18 +749,27 @@ impl RecFields {
             153 => self.end_ms = Some(uint(v)),
             150 => self.start_s = Some(uint(v)),
             151 => self.end_s = Some(uint(v)),
-            34 | 305 => self.sampling = Some(uint(v) as u32),
+            // samplingInterval, samplerRandomInterval
+            34 | 50 => self.sampling = u32::try_from(uint(v)).ok(),
+            305 => self.packet_interval = Some(uint(v)),
+            306 => self.packet_space = Some(uint(v)),
+            // samplingAlgorithm / samplerMode: 1 = deterministic
+            35 | 49 => self.deterministic |= uint(v) == 1,
             _ => {}
         }
     }
 
-    fn into_record(
-        self,
-        version: u16,
-        base: Base,
-        frame: u64,
-        sampling: u32,
-    ) -> Option<FlowRecord> {
+    /// The sampling interval N these fields announce (1 in N packets).
+    fn sampling(&self) -> Option<u32> {
+        if let (Some(i), Some(s)) = (self.packet_interval, self.packet_space)
+            && i > 0
+        {
+            return u32::try_from((i + s) / i).ok();
+        }
+        self.sampling.filter(|s| *s > 0)
+    }
+
+    fn into_record(self, base: Base, record: u64, sampling: u32) -> Option<Decoded> {
         let (src, dst) = (self.src?, self.dst?);
         let abs = |ms: u64| -> Ts { (ms as i64).saturating_mul(1_000_000) };
         let from_uptime = |up: u64| -> Ts {
@@ -524,28 +787,35 @@ impl RecFields {
             .or(self.end_s.map(|s| s as i64 * NS_PER_SEC))
             .or(self.last_up.map(from_uptime))
             .unwrap_or(start);
-        let _ = version;
-        Some(FlowRecord {
-            start,
-            end: end.max(start),
-            proto: self.proto.unwrap_or(0),
-            src: Endpoint {
-                ip: src,
-                port: self.sport,
+        // Delta counters when present; total counters otherwise (made deltas
+        // by the caller).
+        let totals = self.bytes.is_none() && self.total_bytes.is_some();
+        let sampling = self.sampling().unwrap_or(sampling).max(1);
+        Some(Decoded {
+            totals,
+            record: FlowRecord {
+                start,
+                end: end.max(start),
+                proto: self.proto.unwrap_or(0),
+                src: Endpoint {
+                    ip: src,
+                    port: self.sport,
+                },
+                dst: Endpoint {
+                    ip: dst,
+                    port: self.dport,
+                },
+                pkts: self.pkts.or(self.total_pkts).unwrap_or(0),
+                bytes: self.bytes.or(self.total_bytes).unwrap_or(0),
+                tcp_flags: self.flags,
+                sampling,
+                record,
+                rev_pkts: self.rev_pkts.or(self.rev_total_pkts).unwrap_or(0),
+                rev_bytes: self.rev_bytes.or(self.rev_total_bytes).unwrap_or(0),
+                app_bytes: None,
+                missed: 0,
+                exporter: None,
             },
-            dst: Endpoint {
-                ip: dst,
-                port: self.dport,
-            },
-            pkts: self.pkts.unwrap_or(0),
-            bytes: self.bytes.unwrap_or(0),
-            tcp_flags: self.flags,
-            sampling: self.sampling.unwrap_or(sampling).max(1),
-            record: frame,
-            rev_pkts: 0,
-            rev_bytes: 0,
-            app_bytes: None,
-            missed: 0,
         })
     }
 }

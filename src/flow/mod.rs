@@ -11,17 +11,20 @@
 //! flow (the one the ledger counts) and the inner packet in an inner flow that
 //! names its outer flow.
 
+pub mod dedup;
 pub mod features;
 pub mod tcp;
 
 use crate::decode::app::{self, Sni};
+use crate::decode::netflow::{Collector, ExportState, FILE_EXPORTER, PORTS};
 use crate::decode::{Decoded, Frag, IpPkt, L4, tcpflags};
 use crate::diag::{Weird, Weirds};
-use crate::model::FlowRecord;
+use crate::model::Origin;
 use crate::model::{
     DirStats, DirectionReason, Endpoint, Flow, FlowKey, NS_PER_SEC, NameObservation, SourceSpan,
     TcpSummary, Ts, proto,
 };
+use crate::model::{ExportInfo, FlowRecord};
 use features::{DnsAgg, IcmpStats, registered_domain};
 use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashMap};
@@ -219,7 +222,10 @@ pub struct FlowTable {
     pending_count: usize,
     names: BTreeMap<(IpAddr, String, &'static str), (Ts, u64)>,
     dns: HashMap<(IpAddr, String), DnsAgg, FixedState>,
-    collector: crate::decode::netflow::Collector,
+    collector: Collector,
+    /// UDP ports whose datagrams are decoded as NetFlow/IPFIX exports.
+    export_ports: Vec<u16>,
+    default_sampling: u32,
     records: Vec<FlowRecord>,
     pub weirds: Weirds,
 }
@@ -236,6 +242,13 @@ pub struct FlowOutput {
     pub export_missing: u64,
     pub undecodable_records: u64,
     pub sampling: u32,
+    /// An exporter announced deterministic 1-in-N sampling.
+    pub deterministic_sampling: bool,
+    /// Malformed export messages/templates/records and the first one's description.
+    pub export_errors: u64,
+    pub export_first_error: Option<(Origin, String)>,
+    /// Templates and data still waiting for a template, for the merge.
+    pub export: ExportState,
     pub weirds: Weirds,
 }
 
@@ -250,7 +263,9 @@ impl FlowTable {
             pending_count: 0,
             names: BTreeMap::new(),
             dns: HashMap::with_hasher(FixedState::default()),
-            collector: crate::decode::netflow::Collector::default(),
+            collector: Collector::default(),
+            export_ports: PORTS.to_vec(),
+            default_sampling: 1,
             records: Vec::new(),
             weirds: Weirds::default(),
         }
@@ -259,6 +274,24 @@ impl FlowTable {
     /// A flow record from an export (nfdump CSV, or decoded from NetFlow/IPFIX).
     pub fn record(&mut self, r: &FlowRecord) {
         self.records.push(r.clone());
+    }
+
+    /// UDP ports whose datagrams are NetFlow/IPFIX exports (default: `PORTS`),
+    /// and the sampling interval of records that announce none (`--sampling`).
+    pub fn set_export_options(&mut self, ports: &[u16], default_sampling: u32) {
+        self.export_ports = ports.to_vec();
+        self.default_sampling = default_sampling.max(1);
+    }
+
+    /// One export message from an export file (no IP header: the exporter is
+    /// unknown). Returns the records it (and held data it completes) decoded;
+    /// the caller routes them like text flow records.
+    pub fn export_message(&mut self, payload: &[u8], origin: Origin) -> Vec<FlowRecord> {
+        let mut recs = Vec::new();
+        self.collector
+            .message(FILE_EXPORTER, false, payload, origin, &mut recs);
+        recs.extend(self.collector.take_pending());
+        recs
     }
 
     /// Adds one decoded packet.
@@ -389,7 +422,8 @@ impl FlowTable {
             self.tcp_update(idx, dir, &t);
         }
         if self.flows[idx].export_only == Some(true) {
-            let is_export = matches!(p.l4, L4::Udp { payload, .. } if crate::decode::netflow::Collector::looks_like(payload));
+            let is_export =
+                matches!(p.l4, L4::Udp { payload, .. } if Collector::looks_like(payload));
             if !is_export {
                 self.flows[idx].export_only = Some(false);
             }
@@ -401,12 +435,16 @@ impl FlowTable {
                 payload,
                 ..
             } if depth == 0
-                && (crate::decode::netflow::PORTS.contains(&dport)
-                    || crate::decode::netflow::PORTS.contains(&sport))
-                && crate::decode::netflow::Collector::looks_like(payload) =>
+                && (self.export_ports.contains(&dport) || self.export_ports.contains(&sport))
+                && Collector::looks_like(payload) =>
             {
                 let mut recs = Vec::new();
-                self.collector.message(p.src, payload, frame, &mut recs);
+                let origin = Origin {
+                    record: frame,
+                    offset: None,
+                };
+                self.collector
+                    .message(p.src, true, payload, origin, &mut recs);
                 recs.extend(self.collector.take_pending());
                 self.records.extend(recs);
                 let f = &mut self.flows[idx];
@@ -674,6 +712,7 @@ impl FlowTable {
                     tcp_state: f.seq.is_some().then_some(f.tcp),
                     icmp: f.icmp.map(|b| *b),
                     app_proto: f.app_proto,
+                    export: None,
                 }
             })
             .collect();
@@ -690,7 +729,11 @@ impl FlowTable {
                 frame,
             })
             .collect();
-        self.collector.finish();
+        if self.default_sampling > 1 {
+            for r in self.records.iter_mut().filter(|r| r.sampling <= 1) {
+                r.sampling = self.default_sampling;
+            }
+        }
         let records = self.records.len() as u64;
         let records_span = self
             .records
@@ -711,6 +754,10 @@ impl FlowTable {
             export_missing: self.collector.missing,
             undecodable_records: self.collector.undecodable_records,
             sampling,
+            deterministic_sampling: self.collector.deterministic_sampling,
+            export_errors: self.collector.errors,
+            export_first_error: self.collector.first_error.take(),
+            export: self.collector.into_state(),
             weirds: self.weirds,
         }
     }
@@ -722,7 +769,7 @@ impl FlowTable {
 /// it (the other direction's record of the same connection is a flow of its
 /// own). Exporters count IP bytes, so `bytes` is the IP count (the application
 /// bytes are not known) and payload bytes are 0.
-fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
+pub fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
     recs.sort_by_key(|a| (a.start, a.record, a.src, a.dst));
     recs.into_iter()
         .map(|r| {
@@ -771,6 +818,21 @@ fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
                     DirStats::default(),
                 )
             };
+            let n = u64::from(r.sampling.max(1));
+            let export = ExportInfo {
+                exporter: r.exporter,
+                sampling: r.sampling.max(1),
+                counted_bytes: [orig_stats.ip_bytes, resp_stats.ip_bytes],
+                counted_pkts: [orig_stats.pkts, resp_stats.pkts],
+            };
+            let scale = |d: DirStats| DirStats {
+                pkts: d.pkts.saturating_mul(n),
+                ip_bytes: d.ip_bytes.saturating_mul(n),
+                payload_bytes: d.payload_bytes.saturating_mul(n),
+                bytes: d.bytes.saturating_mul(n),
+                missed_bytes: d.missed_bytes,
+            };
+            let (orig_stats, resp_stats) = (scale(orig_stats), scale(resp_stats));
             Flow {
                 key,
                 first_ts: r.start,
@@ -791,6 +853,7 @@ fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
                 tcp_state: None,
                 icmp: None,
                 app_proto: None,
+                export: Some(export),
             }
         })
         .collect()

@@ -7,6 +7,8 @@
 //! A broken file stops at the first unrecoverable record with an [`InputError`]
 //! that names the byte offset; every packet before it has already been handed on.
 
+pub mod csvmap;
+pub mod export;
 pub mod nfdump;
 pub mod pcap;
 pub mod vpc;
@@ -44,6 +46,8 @@ pub trait PacketSink {
     fn packet(&mut self, p: &RawPacket<'_>);
     /// A flow record from a text flow export (nfdump CSV).
     fn record(&mut self, _r: &crate::model::FlowRecord) {}
+    /// One NetFlow/IPFIX message from an export file (no capture framing).
+    fn export(&mut self, _payload: &[u8], _origin: crate::model::Origin) {}
 }
 
 /// What could not be read, and where.
@@ -53,6 +57,10 @@ pub struct InputError {
     pub offset: u64,
     pub decompressed: bool,
     pub message: String,
+    /// The frame (captures) or message number (export files) the error is in,
+    /// when the byte offset alone does not say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<u64>,
 }
 
 /// Per-interface facts of a pcapng capture (pcap files have one implicit interface).
@@ -101,6 +109,10 @@ pub struct InputSummary {
     pub undecodable_records: u64,
     /// Largest packet sampling interval announced by an exporter (1 = unsampled).
     pub sampling_interval: u32,
+    /// An exporter announced deterministic (1-in-N) rather than random sampling.
+    pub deterministic_sampling: bool,
+    /// Malformed export messages, templates or records (NetFlow/IPFIX).
+    pub export_errors: u64,
     /// The longest silences between consecutive packets (start, end), longest first.
     #[serde(skip)]
     pub silences: Vec<(Ts, Ts)>,
@@ -132,6 +144,7 @@ impl InputSummary {
         self.weirds.add_n("flow_record_unparsable", 1);
         if self.error.is_none() {
             self.error = Some(InputError {
+                record: None,
                 offset,
                 decompressed,
                 message,
@@ -237,6 +250,34 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             _ => {}
         }
     }
+}
+
+/// Input formats; `Auto` detects them by content (magic numbers, header lines),
+/// never by file name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    #[default]
+    Auto,
+    /// pcap or pcapng (by their magic)
+    Pcap,
+    /// Zeek conn.log, TSV or JSON lines
+    Zeek,
+    /// `nfdump -o csv` output
+    NfdumpCsv,
+    /// AWS VPC / Transit Gateway flow logs
+    Vpc,
+    /// NetFlow v5/v9 datagrams or IPFIX messages stored one after another (RFC 5655 files)
+    Netflow,
+    /// CSV with a `--columns` mapping
+    Csv,
+}
+
+/// How inputs are read (the same for every input of a run).
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    pub format: InputFormat,
+    /// Column mapping for generic CSV (`--columns`).
+    pub columns: Option<csvmap::ColumnMap>,
 }
 
 /// Compression wrapper detected from the first bytes.
@@ -438,6 +479,16 @@ pub fn read_input(
     sink: &mut (dyn PacketSink + Send),
     progress: Progress<'_>,
 ) -> InputSummary {
+    read_input_with(path, &ReadOptions::default(), sink, progress)
+}
+
+/// `read_input` with a forced format or a CSV column mapping.
+pub fn read_input_with(
+    path: &InputPath,
+    opts: &ReadOptions,
+    sink: &mut (dyn PacketSink + Send),
+    progress: Progress<'_>,
+) -> InputSummary {
     let mut sum = InputSummary {
         path: path.display(),
         format: "unknown".into(),
@@ -458,6 +509,7 @@ pub fn read_input(
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         sum.error = Some(InputError {
+                            record: None,
                             offset: 0,
                             decompressed: false,
                             message: format!("cannot read stdin: {e}"),
@@ -475,6 +527,7 @@ pub fn read_input(
                     Ok(d) => Box::new(d),
                     Err(e) => {
                         sum.error = Some(InputError {
+                            record: None,
                             offset: 0,
                             decompressed: false,
                             message: e.to_string(),
@@ -484,7 +537,7 @@ pub fn read_input(
                 },
             };
             let mut w = Window::stream(reader);
-            pcap::parse(&mut w, sink, &mut sum, comp, progress);
+            pcap::parse(&mut w, opts, sink, &mut sum, comp, progress);
             drop(w);
             sum.size = hr.count;
             sum.sha256 = hex(&hr.hasher.finalize());
@@ -494,6 +547,7 @@ pub fn read_input(
                 Ok(f) => f,
                 Err(e) => {
                     sum.error = Some(InputError {
+                        record: None,
                         offset: 0,
                         decompressed: false,
                         message: format!("cannot open: {e}"),
@@ -505,6 +559,7 @@ pub fn read_input(
             sum.size = meta_len;
             if meta_len == 0 {
                 sum.error = Some(InputError {
+                    record: None,
                     offset: 0,
                     decompressed: false,
                     message: "empty file: not a capture".into(),
@@ -515,6 +570,7 @@ pub fn read_input(
                 Ok(m) => m,
                 Err(e) => {
                     sum.error = Some(InputError {
+                        record: None,
                         offset: 0,
                         decompressed: false,
                         message: format!("cannot map: {e}"),
@@ -529,19 +585,20 @@ pub fn read_input(
             match comp {
                 Compression::None => {
                     let mut w = Window::slice(data);
-                    pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                    pcap::parse(&mut w, opts, sink, &mut sum, comp, progress);
                 }
                 Compression::Gzip => {
                     let mut w = Window::stream(Box::new(flate2::read::MultiGzDecoder::new(data)));
-                    pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                    pcap::parse(&mut w, opts, sink, &mut sum, comp, progress);
                 }
                 Compression::Zstd => match MultiZstd::new(data) {
                     Ok(d) => {
                         let mut w = Window::stream(Box::new(d));
-                        pcap::parse(&mut w, sink, &mut sum, comp, progress);
+                        pcap::parse(&mut w, opts, sink, &mut sum, comp, progress);
                     }
                     Err(e) => {
                         sum.error = Some(InputError {
+                            record: None,
                             offset: 0,
                             decompressed: false,
                             message: e.to_string(),

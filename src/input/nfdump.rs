@@ -57,12 +57,20 @@ pub fn parse(
     sink: &mut (dyn PacketSink + Send),
     sum: &mut InputSummary,
 ) -> Result<(), (u64, String)> {
-    let mut cols: Vec<String> = Vec::new();
+    let mut ncols = 0usize;
+    let mut idx = [usize::MAX; 13];
+    const NAMES: [&str; 13] = [
+        "ts", "te", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt", "opkt", "obyt", "flg", "ra",
+    ];
     let mut line_no = 0u64;
     while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if line_no == 1 {
-            cols = text.split(',').map(|c| c.trim().to_string()).collect();
+            let cols: Vec<&str> = text.split(',').map(str::trim).collect();
+            ncols = cols.len();
+            for (k, name) in NAMES.iter().enumerate() {
+                idx[k] = cols.iter().position(|c| c == name).unwrap_or(usize::MAX);
+            }
             continue;
         }
         if text.trim().is_empty() {
@@ -75,25 +83,36 @@ pub fn parse(
             // nfdump's summary trailer.
             return Ok(());
         }
+        if text.contains('\u{fffd}') {
+            sum.bad_record(off, w.is_stream(), format!("line {line_no}: not UTF-8"));
+            continue;
+        }
         let f: Vec<&str> = text.split(',').collect();
-        let get = |name: &str| {
-            cols.iter()
-                .position(|c| c == name)
-                .and_then(|i| f.get(i).copied())
-        };
+        if f.len() != ncols {
+            sum.bad_record(
+                off,
+                w.is_stream(),
+                format!("line {line_no}: {} fields, the header has {ncols}", f.len()),
+            );
+            continue;
+        }
+        let get = |k: usize| f.get(idx[k]).map(|v| v.trim());
         let rec = (|| -> Option<(FlowRecord, u64, u64)> {
-            let start = parse_ts(get("ts")?)?;
-            let end = parse_ts(get("te")?).unwrap_or(start);
-            let sa: IpAddr = get("sa")?.trim().parse().ok()?;
-            let da: IpAddr = get("da")?.trim().parse().ok()?;
-            let sp: u16 = get("sp")?.trim().parse().unwrap_or(0);
-            let dp: u16 = get("dp")?.trim().parse().unwrap_or(0);
-            let pr = proto(get("pr")?)?;
-            let ipkt: u64 = get("ipkt")?.trim().parse().ok()?;
-            let ibyt: u64 = get("ibyt")?.trim().parse().ok()?;
-            let opkt: u64 = get("opkt").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-            let obyt: u64 = get("obyt").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-            let flags = get("flg").map(tcp_flags).unwrap_or(0);
+            let start = parse_ts(get(0)?)?;
+            let end = get(1).and_then(parse_ts).unwrap_or(start);
+            let sa: IpAddr = get(2)?.parse().ok()?;
+            let da: IpAddr = get(3)?.parse().ok()?;
+            let sp: u16 = get(4)?.parse().unwrap_or(0);
+            let dp: u16 = get(5)?.parse().unwrap_or(0);
+            let pr = proto(get(6)?)?;
+            let ipkt: u64 = get(7)?.parse().ok()?;
+            let ibyt: u64 = get(8)?.parse().ok()?;
+            let opkt: u64 = get(9).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let obyt: u64 = get(10).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let flags = get(11).map(tcp_flags).unwrap_or(0);
+            let exporter = get(12)
+                .and_then(|v| v.parse::<IpAddr>().ok())
+                .filter(|a| !a.is_unspecified());
             let r = FlowRecord {
                 start,
                 end: end.max(start),
@@ -109,6 +128,7 @@ pub fn parse(
                 rev_bytes: 0,
                 app_bytes: None,
                 missed: 0,
+                exporter,
             };
             Some((r, opkt, obyt))
         })();

@@ -4,8 +4,8 @@
 //! length fields, so a hostile length can neither make us allocate nor loop.
 
 use super::{
-    Compression, InputError, InputSummary, InterfaceInfo, MAX_BLOCK, MAX_SNAPLEN, PacketSink,
-    Progress, RawPacket, Window,
+    Compression, InputError, InputFormat, InputSummary, InterfaceInfo, MAX_BLOCK, MAX_SNAPLEN,
+    PacketSink, Progress, RawPacket, ReadOptions, Window,
 };
 use crate::diag::Weird;
 use crate::model::{NS_PER_SEC, SUPPORTED_LINKTYPES, Ts};
@@ -17,6 +17,7 @@ const PROGRESS_STEP: u64 = 4 << 20;
 /// Parses the window as pcap or pcapng, whichever its magic says.
 pub fn parse(
     w: &mut Window<'_>,
+    opts: &ReadOptions,
     sink: &mut (dyn PacketSink + Send),
     sum: &mut InputSummary,
     comp: Compression,
@@ -30,6 +31,7 @@ pub fn parse(
     let decompressed = comp != Compression::None;
     let fail = |sum: &mut InputSummary, offset: u64, message: String| {
         sum.error = Some(InputError {
+            record: None,
             offset,
             decompressed,
             message,
@@ -53,31 +55,75 @@ pub fn parse(
     let head = [w.avail()[0], w.avail()[1], w.avail()[2], w.avail()[3]];
     let magic = u32::from_le_bytes(head);
     let mut reporter = ProgressReporter::new(progress);
-    let res = match magic {
-        0x0a0d_0d0a => {
+    let is_capture = matches!(
+        magic,
+        0x0a0d_0d0a
+            | 0xa1b2_c3d4
+            | 0xa1b2_3c4d
+            | 0xd4c3_b2a1
+            | 0x4d3c_b2a1
+            | 0xa1b2_cd34
+            | 0x34cd_b2a1
+    );
+    // The format: forced by --input-format, else detected from the content.
+    let format = match opts.format {
+        InputFormat::Auto if is_capture => InputFormat::Pcap,
+        InputFormat::Auto if super::zeek::is_zeek_tsv(w) || super::zeek::is_zeek_json(w) => {
+            InputFormat::Zeek
+        }
+        InputFormat::Auto if super::vpc::is_vpc(w) => InputFormat::Vpc,
+        InputFormat::Auto if super::nfdump::is_nfdump_csv(w) => InputFormat::NfdumpCsv,
+        InputFormat::Auto if super::export::is_export_file(w) => InputFormat::Netflow,
+        InputFormat::Auto if opts.columns.is_some() && super::csvmap::is_csv(w) => InputFormat::Csv,
+        f => f,
+    };
+    let res = match format {
+        InputFormat::Pcap if magic == 0x0a0d_0d0a => {
             sum.format = format!("pcapng{suffix}");
             parse_pcapng(w, sink, sum, &mut reporter, decompressed)
         }
-        0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
-            parse_legacy(w, sink, sum, magic, suffix, &mut reporter)
-        }
-        _ if super::zeek::is_zeek_tsv(w) => {
-            sum.format = format!("zeek-conn-tsv{suffix}");
-            super::zeek::parse(w, sink, sum, false)
-        }
-        _ if super::zeek::is_zeek_json(w) => {
+        InputFormat::Pcap if is_capture => parse_legacy(w, sink, sum, magic, suffix, &mut reporter),
+        InputFormat::Pcap => Err((0, "not a pcap or pcapng file (no capture magic)".into())),
+        InputFormat::Zeek if super::zeek::is_zeek_json(w) => {
             sum.format = format!("zeek-conn-json{suffix}");
             super::zeek::parse(w, sink, sum, true)
         }
-        _ if super::vpc::is_vpc(w) => {
+        InputFormat::Zeek => {
+            sum.format = format!("zeek-conn-tsv{suffix}");
+            super::zeek::parse(w, sink, sum, false)
+        }
+        InputFormat::Vpc => {
             sum.format = format!("aws-vpc-flow-log{suffix}");
             super::vpc::parse(w, sink, sum)
         }
-        _ if super::nfdump::is_nfdump_csv(w) => {
+        InputFormat::NfdumpCsv => {
             sum.format = format!("nfdump-csv{suffix}");
             super::nfdump::parse(w, sink, sum)
         }
-        _ => Err((
+        InputFormat::Netflow => {
+            sum.format = format!("netflow-export{suffix}");
+            super::export::parse(w, sink, sum)
+        }
+        InputFormat::Csv => match &opts.columns {
+            Some(map) => {
+                sum.format = format!("csv{suffix}");
+                super::csvmap::parse(w, map, sink, sum)
+            }
+            None => Err((0, "--input-format csv needs --columns".into())),
+        },
+        InputFormat::Auto if matches!(u16::from_be_bytes([head[0], head[1]]), 5 | 9 | 10) => {
+            let _ = w.ensure(1 << 16);
+            let why = super::export::message_len(w.avail())
+                .err()
+                .unwrap_or_else(|| "implausible header".into());
+            Err((
+                0,
+                format!(
+                    "not a capture or flow export; as a NetFlow/IPFIX export file: message 1: {why}"
+                ),
+            ))
+        }
+        InputFormat::Auto => Err((
             0,
             format!(
                 "not a capture or flow export: unrecognised magic {:02x} {:02x} {:02x} {:02x}",
@@ -476,6 +522,7 @@ fn parse_pcapng(
                     // Keep reading: other interfaces may be fine. Packets of this one
                     // are counted and named as unknown_link_type weirds.
                     sum.error = Some(InputError {
+                        record: None,
                         offset: off,
                         decompressed,
                         message: format!(

@@ -114,6 +114,7 @@ pub fn parse(
                 rev_bytes: 0,
                 app_bytes: None,
                 missed: 0,
+                exporter: None,
             })
         })();
         match rec {

@@ -67,6 +67,7 @@ fn record(get: &dyn Fn(&str) -> Option<String>, line: u64) -> Option<FlowRecord>
         rev_bytes: num("resp_ip_bytes").unwrap_or(0),
         app_bytes: Some((orig_bytes.unwrap_or(0), resp_bytes.unwrap_or(0))),
         missed: num("missed_bytes").unwrap_or(0),
+        exporter: None,
     })
 }
 
