@@ -179,7 +179,7 @@ fn resolve_exports(results: &mut [Parsed], cfg: &InputConfig, window: Option<(Ts
 pub struct Analysed {
     pub inputs: Vec<InputSummary>,
     /// Per-exporter record and byte totals, with what de-duplication removed.
-    pub exporters: Vec<crate::flow::dedup::ExporterTotals>,
+    pub exporters: Vec<crate::model::ExporterTotals>,
     pub flows: Vec<Flow>,
     pub names: Vec<NameObservation>,
     /// DNS query statistics per (client, registered domain), merged over inputs.
@@ -308,6 +308,8 @@ pub fn flow_rows(a: &Analysed, cfg: &InputConfig) -> Vec<FlowRow> {
             first_frame: f.span.first_frame,
             last_frame: f.span.last_frame,
             server_name: f.sni.clone().or_else(|| f.http_host.clone()),
+            exporter: f.export.and_then(|x| x.exporter),
+            sampling: f.export.map_or(1, |x| x.sampling),
         })
         .collect()
 }
@@ -464,6 +466,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         },
         totals,
         inputs: a.inputs,
+        exporters: a.exporters,
         baseline_inputs,
         baseline_window: cfg
             .baseline_window

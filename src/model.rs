@@ -234,6 +234,17 @@ pub struct Flow {
     pub export: Option<ExportInfo>,
 }
 
+/// Per-exporter figures before and after de-duplication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExporterTotals {
+    pub exporter: IpAddr,
+    pub records: u64,
+    pub ip_bytes: u64,
+    /// Records (and their IP bytes) dropped as duplicates of a preferred exporter's.
+    pub duplicate_records: u64,
+    pub duplicate_ip_bytes: u64,
+}
+
 /// Where a flow from a flow export came from, and how it was sampled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportInfo {

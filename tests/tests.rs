@@ -8,5 +8,6 @@ mod bad_input;
 mod cli;
 mod detectors;
 mod determinism;
+mod flows;
 mod lab;
 mod zeek;

@@ -23,6 +23,19 @@ pub struct DestName {
     pub frame: u64,
 }
 
+/// Variance of the Horvitz-Thompson estimate N·b of one sampled record that
+/// counted `bytes` in `pkts` packets: N(N-1)·Σ b_i² (methodology 3.3). The
+/// per-packet sizes are not in the record; Σ b_i² is bounded by b·m with m the
+/// largest packet the record can hold, taken as max(1,500, b/pkts) (Ethernet
+/// MTU, or the record's mean if larger) and at most b.
+pub fn sampled_variance(n: u32, bytes: u64, pkts: u64) -> f64 {
+    let n = f64::from(n);
+    let b = bytes as f64;
+    let mean = if pkts > 0 { b / pkts as f64 } else { b };
+    let m = mean.max(1500.0).min(b);
+    n * (n - 1.0) * b * m
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct HostRow {
     pub host: IpAddr,
@@ -31,6 +44,11 @@ pub struct HostRow {
     pub inb: DirStats,
     /// Outbound to destinations not on the allowlist.
     pub out_unallowed: DirStats,
+    /// Sampled flow exports: estimated variance of `out_unallowed.ip_bytes`
+    /// (Horvitz-Thompson, methodology 3.3), 0 for unsampled data.
+    pub out_unallowed_variance: f64,
+    /// Largest sampling interval among its outbound flow records (1 = unsampled).
+    pub max_sampling: u32,
     /// Outbound over inbound application bytes (None when nothing came in).
     pub out_in_ratio: Option<f64>,
     pub flows: u64,
@@ -212,12 +230,12 @@ pub fn build(
             }
         }
         // Which side is the internal host, which the external destination?
-        let (host, dest, out, inb) = match (co, cr) {
+        let (host, dest, out, inb, out_dir) = match (co, cr) {
             (AddrClass::Internal, AddrClass::External) => {
-                (f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats)
+                (f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats, 0)
             }
             (AddrClass::External, AddrClass::Internal) => {
-                (f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats)
+                (f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats, 1)
             }
             (AddrClass::Internal, AddrClass::Internal) => {
                 led.internal_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
@@ -250,6 +268,8 @@ pub fn build(
                     out: DirStats::default(),
                     inb: DirStats::default(),
                     out_unallowed: DirStats::default(),
+                    out_unallowed_variance: 0.0,
+                    max_sampling: 1,
                     out_in_ratio: None,
                     flows: 0,
                     destinations: 0,
@@ -263,6 +283,18 @@ pub fn build(
         h.inb.add(&inb);
         if allowed_by.is_none() {
             h.out_unallowed.add(&out);
+            if let Some(x) = f.export
+                && x.sampling > 1
+            {
+                h.out_unallowed_variance += sampled_variance(
+                    x.sampling,
+                    x.counted_bytes[out_dir],
+                    x.counted_pkts[out_dir],
+                );
+            }
+        }
+        if let Some(x) = f.export {
+            h.max_sampling = h.max_sampling.max(x.sampling);
         }
         h.flows += 1;
         hd.insert(dest);

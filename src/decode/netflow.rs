@@ -17,6 +17,8 @@ const MAX_TEMPLATES: usize = 4096;
 const MAX_HELD: usize = 4096;
 /// Flows whose last total counter is remembered (total-counter exporters).
 const MAX_TOTALS: usize = 1 << 20;
+/// Stands for the vendor of NetFlow v9 field types >= 32768 (no PEN in v9).
+const VENDOR: u32 = u32::MAX;
 /// RFC 5103 reverse information elements.
 const PEN_REVERSE: u32 = 29305;
 /// Largest record a template may describe: what fits in one message.
@@ -441,7 +443,7 @@ impl Collector {
                     fields.push(Field {
                         id: t,
                         len: l,
-                        pen: 0,
+                        pen: if t >= 0x8000 { VENDOR } else { 0 },
                     });
                     q += 4;
                 }
@@ -463,10 +465,16 @@ impl Collector {
                         self.error(origin, format!("template {tid} longer than its set"));
                         return;
                     }
+                    // NetFlow v9 has no enterprise bit: types of 32768 and more
+                    // are vendor fields (Cisco NSEL 33000-40005), skipped by length.
                     fields.push(Field {
-                        id: t & 0x7fff,
+                        id: if version == 10 { t & 0x7fff } else { t },
                         len: l,
-                        pen,
+                        pen: if version == 9 && t >= 0x8000 {
+                            VENDOR
+                        } else {
+                            pen
+                        },
                     });
                 }
             }
@@ -681,6 +689,9 @@ struct RecFields {
     rev_pkts: Option<u64>,
     rev_total_bytes: Option<u64>,
     rev_total_pkts: Option<u64>,
+    /// initiatorOctets/Packets and responderOctets/Packets (IEs 231, 298, 232, 299).
+    initiator: (Option<u64>, Option<u64>),
+    responder: (Option<u64>, Option<u64>),
     proto: Option<u8>,
     flags: u8,
     sport: u16,
@@ -725,6 +736,11 @@ impl RecFields {
             2 => self.pkts = Some(uint(v)),
             85 => self.total_bytes = Some(uint(v)),
             86 => self.total_pkts = Some(uint(v)),
+            // initiatorOctets / responderOctets (Cisco NSEL, biflow-like records)
+            231 => self.initiator = (Some(uint(v)), self.initiator.1),
+            298 => self.initiator = (self.initiator.0, Some(uint(v))),
+            232 => self.responder = (Some(uint(v)), self.responder.1),
+            299 => self.responder = (self.responder.0, Some(uint(v))),
             4 => self.proto = v.first().copied(),
             6 => self.flags = v.last().copied().unwrap_or(0),
             7 => self.sport = uint(v) as u16,
@@ -805,13 +821,29 @@ impl RecFields {
                     ip: dst,
                     port: self.dport,
                 },
-                pkts: self.pkts.or(self.total_pkts).unwrap_or(0),
-                bytes: self.bytes.or(self.total_bytes).unwrap_or(0),
+                pkts: self
+                    .pkts
+                    .or(self.total_pkts)
+                    .or(self.initiator.1)
+                    .unwrap_or(0),
+                bytes: self
+                    .bytes
+                    .or(self.total_bytes)
+                    .or(self.initiator.0)
+                    .unwrap_or(0),
                 tcp_flags: self.flags,
                 sampling,
                 record,
-                rev_pkts: self.rev_pkts.or(self.rev_total_pkts).unwrap_or(0),
-                rev_bytes: self.rev_bytes.or(self.rev_total_bytes).unwrap_or(0),
+                rev_pkts: self
+                    .rev_pkts
+                    .or(self.rev_total_pkts)
+                    .or(self.responder.1)
+                    .unwrap_or(0),
+                rev_bytes: self
+                    .rev_bytes
+                    .or(self.rev_total_bytes)
+                    .or(self.responder.0)
+                    .unwrap_or(0),
                 app_bytes: None,
                 missed: 0,
                 exporter: None,

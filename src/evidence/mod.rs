@@ -167,6 +167,20 @@ pub struct VerdictInputs<'a> {
     pub internal_transfers: &'a std::collections::BTreeMap<(IpAddr, IpAddr), (u64, Ts)>,
 }
 
+/// The largest flow (in packets) that leaves no sample with probability at
+/// least 5 % at 1-in-N sampling: the largest k with (1 - 1/N)^k >= 0.05
+/// (about 3N, methodology 3.3).
+pub fn zero_sample_packets(n: u32) -> u64 {
+    if n <= 1 {
+        return 0;
+    }
+    let p = 1.0 - 1.0 / f64::from(n);
+    (0.05f64.ln() / p.ln()).floor() as u64
+}
+
+/// One-sided 95 % normal quantile for the sampling term.
+const Z95: f64 = 1.645;
+
 /// A coverage gate (methodology §3.1) with its figure.
 #[derive(Clone, Debug, Serialize)]
 pub struct GateResult {
@@ -185,8 +199,11 @@ pub struct UpperBound {
     pub host: IpAddr,
     /// Observed application bytes (TCP sequence span, so capture gaps inside flows count).
     pub observed: u64,
-    /// Sampling term: 0 for unsampled packet captures.
+    /// Sampling term z·sqrt(Var) (one-sided 95 %, z = 1.645) of the
+    /// Horvitz-Thompson estimate in `observed`; 0 for unsampled data.
     pub sampling: u64,
+    /// Largest sampling interval among the host's flow records (1 = unsampled).
+    pub sampling_interval: u32,
     /// Rate × unobserved time of the window.
     pub gap: u64,
     /// Packets the capturing system dropped × 1,500 bytes.
@@ -736,6 +753,15 @@ pub fn assess(
         );
     }
     let missing_exports: u64 = inputs.iter().map(|s| s.export_missing).sum();
+    let undecodable: u64 = inputs.iter().map(|s| s.undecodable_records).sum();
+    if undecodable > 0 {
+        reasons.push(Reason::new(
+            "FLOW_RECORDS_UNDECODABLE",
+            Effect::Inconclusive,
+            format!("{undecodable} flow-export data sets or records could not be decoded (their template never arrived, was malformed, or they lack addresses): the bytes they describe are unknown"),
+            format!("{undecodable} Datensätze aus Flow-Exporten konnten nicht dekodiert werden (Template fehlt oder ist fehlerhaft, oder Adressen fehlen): die beschriebenen Bytes sind unbekannt"),
+        ));
+    }
     if missing_exports > 0 {
         reasons.push(
             Reason::new("FLOW_EXPORT_LOSS", Effect::Inconclusive, format!("the exporters' sequence numbers show {missing_exports} missing export messages or records: flows were lost before they reached the collector"), format!("Die Sequenznummern der Exporter zeigen {missing_exports} fehlende Exportnachrichten oder Datensätze: Flows gingen vor dem Kollektor verloren")),
@@ -843,20 +869,22 @@ pub fn assess(
         let observed = row.map_or(0, |r| r.out_unallowed.bytes);
         let multi_tenant: u64 = mt_bytes.get(&h).copied().into_iter().sum();
         let ch = v.channels.get(&h).copied().unwrap_or_default();
+        let sampling = row.map_or(0, |r| (Z95 * r.out_unallowed_variance.sqrt()).ceil() as u64);
         let gap = (rate * gap_ns as f64 / 1e9).ceil() as u64;
         let loss = dropped_total.saturating_mul(1500);
         let total = if unobserved_egress.is_empty() {
             // ICMP payload to external hosts is already part of `observed`; the DNS
             // term counts only names relayed by internal resolvers (queries sent
             // straight out are observed bytes too).
-            Some(observed + gap + loss + ch.dns_information_bytes)
+            Some(observed + sampling + gap + loss + ch.dns_information_bytes)
         } else {
             None
         };
         upper_bounds.push(UpperBound {
             host: h,
             observed,
-            sampling: 0,
+            sampling,
+            sampling_interval: row.map_or(1, |r| r.max_sampling),
             gap,
             loss,
             dns_information: ch.dns_information_bytes,
@@ -1055,16 +1083,16 @@ pub fn assess(
             GateResult {
                 id: "C6",
                 name: "flow-export loss",
-                status: if recs == 0 {
+                status: if recs == 0 && undecodable == 0 && missing == 0 {
                     "N/A"
-                } else if missing > 0 {
+                } else if missing > 0 || undecodable > 0 {
                     "FAIL"
-                } else if undecodable > 0 || csv_only {
+                } else if csv_only {
                     "FLAG"
                 } else {
                     "PASS"
                 },
-                figure: if recs == 0 {
+                figure: if recs == 0 && undecodable == 0 && missing == 0 {
                     "no flow exports among the inputs".into()
                 } else {
                     format!(
@@ -1089,9 +1117,21 @@ pub fn assess(
                 name: "sampling",
                 status: if sampling > 1 { "FLAG" } else { "PASS" },
                 figure: if sampling > 1 {
+                    let deterministic = inputs.iter().any(|s| s.deterministic_sampling);
+                    let k = zero_sample_packets(sampling);
                     format!(
-                        "flow exports sampled 1 in {sampling}: a flow of up to about {} packets can be missed entirely (95 %)",
-                        3 * sampling
+                        "flow exports sampled 1 in {sampling}{}: volumes are N x counted (Horvitz-Thompson) with a 95 % term in the bound; a flow of up to {k} packets (about {} at 1,500 bytes per packet) can leave no record at all (95 %){}",
+                        if deterministic {
+                            " (deterministic)"
+                        } else {
+                            ""
+                        },
+                        human(k.saturating_mul(1500)),
+                        if deterministic {
+                            "; deterministic 1-in-N sampling breaks the independence the confidence term assumes"
+                        } else {
+                            ""
+                        }
                     )
                 } else {
                     "unsampled".into()

@@ -5,22 +5,10 @@
 //! order, then the lower exporter address), the others are dropped and summed
 //! per exporter so the report can say how much was deduplicated.
 
-use crate::model::{Flow, FlowKey};
+use crate::model::{ExporterTotals, Flow, FlowKey};
 use foldhash::fast::FixedState;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-
-/// Per-exporter figures before and after de-duplication.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ExporterTotals {
-    pub exporter: IpAddr,
-    pub records: u64,
-    pub ip_bytes: u64,
-    /// Records (and their IP bytes) dropped as duplicates of a preferred exporter's.
-    pub duplicate_records: u64,
-    pub duplicate_ip_bytes: u64,
-}
 
 /// Removes duplicate export flows in place (the order of the rest is kept) and
 /// returns the per-exporter totals, sorted by exporter address.

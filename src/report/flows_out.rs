@@ -6,7 +6,7 @@ use crate::diag::{csv_text, sanitize};
 use crate::model::{fmt_epoch, fmt_secs};
 use std::io::Write;
 
-pub const COLUMNS: [&str; 25] = [
+pub const COLUMNS: [&str; 27] = [
     "ts",
     "duration",
     "proto",
@@ -32,12 +32,14 @@ pub const COLUMNS: [&str; 25] = [
     "last_frame",
     "uid",
     "server_name",
+    "exporter",
+    "sampling",
 ];
 
-const TYPES: [&str; 25] = [
+const TYPES: [&str; 27] = [
     "time", "interval", "enum", "addr", "port", "addr", "port", "count", "count", "count", "count",
     "count", "count", "count", "bool", "bool", "count", "count", "string", "string", "string",
-    "count", "count", "string", "string",
+    "count", "count", "string", "string", "addr", "count",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -47,7 +49,7 @@ pub enum FlowFormat {
     Json,
 }
 
-fn cells(r: &FlowRow, csv: bool) -> [String; 25] {
+fn cells(r: &FlowRow, csv: bool) -> [String; 27] {
     let b = |v: bool| if v { "T" } else { "F" }.to_string();
     let text = |s: &str| {
         if csv {
@@ -82,6 +84,8 @@ fn cells(r: &FlowRow, csv: bool) -> [String; 25] {
         r.last_frame.to_string(),
         r.uid.clone(),
         r.server_name.as_deref().map_or_else(|| "-".into(), text),
+        r.exporter.map_or_else(|| "-".into(), |e| e.to_string()),
+        r.sampling.to_string(),
     ]
 }
 

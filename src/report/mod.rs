@@ -78,6 +78,10 @@ pub struct FlowRow {
     pub first_frame: u64,
     pub last_frame: u64,
     pub server_name: Option<String>,
+    /// Flows from export records: the exporter, and the sampling interval the
+    /// counts were scaled by (1 = unsampled, and for captures).
+    pub exporter: Option<std::net::IpAddr>,
+    pub sampling: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -90,6 +94,9 @@ pub struct Report {
     pub case: CaseEcho,
     pub totals: Totals,
     pub inputs: Vec<InputSummary>,
+    /// Flow exporters seen (NetFlow/IPFIX/nfdump) with their record and byte
+    /// totals and what de-duplication across exporters removed.
+    pub exporters: Vec<crate::model::ExporterTotals>,
     /// Captures given as baseline only (`--baseline-input`).
     pub baseline_inputs: Vec<InputSummary>,
     /// The baseline window within the inputs, if given.

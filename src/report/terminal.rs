@@ -122,6 +122,17 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
         c.one_sided_tcp_flows,
         c.one_sided_tcp_flows + c.two_sided_tcp_flows
     )?;
+    for e in r.exporters.iter().take(top) {
+        writeln!(
+            out,
+            "  exporter   {}: {} records, {}; {} duplicate records ({}) of a preferred exporter dropped",
+            e.exporter,
+            e.records,
+            human(e.ip_bytes),
+            e.duplicate_records,
+            human(e.duplicate_ip_bytes)
+        )?;
+    }
     writeln!(
         out,
         "  scope      {}{}; threshold {} ({}); allowlist: {}",
@@ -191,6 +202,7 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
                     u.host.to_string(),
                     u.total.map_or_else(|| "unbounded".into(), human),
                     human(u.observed),
+                    human(u.sampling),
                     human(u.gap),
                     human(u.loss),
                     human(u.dns_information),
@@ -205,6 +217,7 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
                 "HOST",
                 "U",
                 "OBSERVED",
+                "SAMPLING",
                 "UNOBSERVED-TIME",
                 "DROPS",
                 "DNS",
@@ -212,7 +225,7 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
                 "MULTI-TENANT",
             ],
             &rows,
-            &[false, true, true, true, true, true, true, true],
+            &[false, true, true, true, true, true, true, true, true],
         )?;
         writeln!(out)?;
     }
