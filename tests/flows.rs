@@ -231,3 +231,354 @@ fn data_without_its_template_is_counted() {
         v["reasons"]
     );
 }
+
+fn lab_flows(scen: &str, kind: &str) -> Option<PathBuf> {
+    shared("lab flow exports").map(|s| s.join("testdata/lab/08_flows").join(scen).join(kind))
+}
+
+/// Bytes per direction (src, dst) of `flows` output rows.
+fn directions(rows: &[Row]) -> std::collections::BTreeMap<(String, String), u64> {
+    let mut d = std::collections::BTreeMap::new();
+    for r in rows {
+        let (o, s) = (r["id.orig_h"].clone(), r["id.resp_h"].clone());
+        *d.entry((o.clone(), s.clone())).or_insert(0) += num(r, "orig_ip_bytes");
+        *d.entry((s, o)).or_insert(0) += num(r, "resp_ip_bytes");
+    }
+    d.retain(|_, v| *v > 0);
+    d
+}
+
+/// A firewall-style CSV read through `--columns` gives the same per-direction
+/// bytes as the dedicated nfdump CSV reader on the same real file.
+#[test]
+fn generic_csv_with_a_column_mapping() {
+    let Some(d) = lab_flows("02_bulk_upload", "netflow_v9") else {
+        return;
+    };
+    let (want, o) = flows(&d.join("flows.csv"));
+    assert!(o.status.success());
+    // The records without nfdump's summary trailer (a generic CSV reader
+    // reports such lines as unreadable).
+    let text = std::fs::read_to_string(d.join("flows.csv")).unwrap();
+    let body = &text[..text.find("Summary\n").unwrap()];
+    let csv = tempdir("csvmap").join("firewall.csv");
+    std::fs::write(&csv, body).unwrap();
+    let map = "src=sa,dst=da,bytes=ibyt,pkts=ipkt,sport=sp,dport=dp,proto=pr,start=ts,end=te,rev_bytes=obyt,rev_pkts=opkt";
+    let o = run_paths(
+        &[
+            "flows",
+            "--quiet",
+            "--input-format",
+            "csv",
+            "--columns",
+            map,
+        ],
+        &[&csv],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = parse_csv(&o.stdout);
+    assert_eq!(directions(&got), directions(&want));
+    // nfdump's own summary line of the file: 82 flows, 42,931,857 bytes.
+    assert_eq!(directions(&got).values().sum::<u64>(), 42_931_857);
+    // A mapping naming a column the header lacks is a clear error.
+    let o = run_paths(
+        &[
+            "flows",
+            "--quiet",
+            "--columns",
+            "src=sa,dst=da,bytes=octets",
+        ],
+        &[&csv],
+    );
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bytes=octets: no such column"));
+}
+
+/// `--sampling N`: volumes are N times the counted bytes, the bound carries the
+/// 95 % sampling term, and C7 states the flow size that can go unseen.
+#[test]
+fn sampled_exports_are_scaled_and_bounded() {
+    let Some(d) = lab_flows("02_bulk_upload", "netflow_v9") else {
+        return;
+    };
+    let dir = tempdir("sampled");
+    let out = dir.join("r.json");
+    let o = run_paths(
+        &[
+            "analyze",
+            "--quiet",
+            "--internal",
+            "10.20.0.0/16",
+            "--scope",
+            "10.20.1.10",
+            "--sampling",
+            "100",
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        &[&d.join("export_packets.pcap")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&out);
+    let ub = v["upper_bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["host"] == "10.20.1.10")
+        .unwrap();
+    assert_eq!(ub["observed"].as_u64().unwrap() % 100, 0);
+    assert_eq!(ub["sampling_interval"], 100);
+    let host = v["ledger"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "10.20.1.10")
+        .unwrap();
+    assert_eq!(host["out"]["ip_bytes"], 100 * 42_509_354u64);
+    // Two records of 42.5 MB: sqrt(100*99*b*m) per record, m = b/pkts.
+    let s = ub["sampling"].as_u64().unwrap();
+    assert!(s > 0 && s < ub["observed"].as_u64().unwrap(), "{ub:#}");
+    let c7 = v["coverage"]["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "C7")
+        .unwrap();
+    assert_eq!(c7["status"], "FLAG");
+    // (1 - 1/100)^k >= 0.05 up to k = 298.
+    assert!(
+        c7["figure"].as_str().unwrap().contains("up to 298 packets"),
+        "{c7:#}"
+    );
+}
+
+/// The same export datagrams from two exporter addresses: each flow is counted
+/// once, the preferred exporter's records are kept, the other's are reported as
+/// de-duplicated.
+#[test]
+fn duplicate_exporters_are_counted_once() {
+    let Some(d) = lab_flows("02_bulk_upload", "ipfix") else {
+        return;
+    };
+    let dir = tempdir("dedup");
+    let orig = std::fs::read(d.join("export_packets.pcap")).unwrap();
+    // Rewrite the exporter address 127.0.0.1 -> 127.0.0.2 in every IPv4 header.
+    let mut copy = orig.clone();
+    let pat = [127u8, 0, 0, 1, 127, 0, 0, 1];
+    let mut i = 0;
+    let mut n = 0;
+    while i + 8 <= copy.len() {
+        if copy[i..i + 8] == pat {
+            copy[i + 3] = 2;
+            n += 1;
+            i += 8;
+        } else {
+            i += 1;
+        }
+    }
+    assert!(n > 0);
+    let second = dir.join("second_exporter.pcap");
+    std::fs::write(&second, copy).unwrap();
+    let first = d.join("export_packets.pcap");
+    let single = dir.join("single.json");
+    let both = dir.join("both.json");
+    let pref = dir.join("pref.json");
+    let args = ["analyze", "--quiet", "--internal", "10.20.0.0/16", "--json"];
+    let run1 = |out: &Path, paths: &[&Path], extra: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.push(out.to_str().unwrap());
+        a.extend_from_slice(extra);
+        run_paths(&a, paths)
+    };
+    run1(&single, &[&first], &[]);
+    run1(&both, &[&first, &second], &[]);
+    run1(
+        &pref,
+        &[&first, &second],
+        &["--exporter-priority", "127.0.0.2"],
+    );
+    let (s, b, p) = (json(&single), json(&both), json(&pref));
+    assert_eq!(b["ledger"]["hosts"], s["ledger"]["hosts"]);
+    assert_eq!(p["ledger"]["hosts"], s["ledger"]["hosts"]);
+    let ex = b["exporters"].as_array().unwrap();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[0]["exporter"], "127.0.0.1");
+    assert_eq!(ex[0]["duplicate_records"], 0);
+    assert_eq!(ex[1]["duplicate_records"], ex[1]["records"]);
+    assert_eq!(ex[1]["duplicate_ip_bytes"], ex[0]["ip_bytes"]);
+    let ex = p["exporters"].as_array().unwrap();
+    assert_eq!(ex[0]["duplicate_records"], ex[0]["records"]);
+    assert_eq!(ex[1]["duplicate_records"], 0);
+}
+
+/// Analyses a bad flow input next to a good capture: exit 3 (INCONCLUSIVE), one
+/// stderr line naming the file and `msg` (and `at`, the byte offset or line),
+/// the error in the report, the good input analysed. Returns the report.
+fn check_bad_flow(bad: &Path, msg: &str, at: &str) -> serde_json::Value {
+    let out = bad.with_extension("json");
+    let good = testdata().join("pcap/zeek__wikipedia.pcap");
+    let o = run_paths(
+        &["analyze", "--quiet", "--json", out.to_str().unwrap()],
+        &[bad, &good],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    assert!(lines[0].contains(&bad.display().to_string()), "{err}");
+    assert!(lines[0].contains(msg), "{err}");
+    assert!(lines[0].contains(at), "{err}");
+    let v = json(&out);
+    assert_eq!(v["verdict"], "INCONCLUSIVE");
+    assert!(
+        v["inputs"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(msg)
+    );
+    assert!(v["inputs"][1]["packets"].as_u64().unwrap() > 0);
+    v
+}
+
+/// The byte offset of field `type_id` in template `tid` of an IPFIX template
+/// message (the field's type, its length follows).
+fn ipfix_field(b: &[u8], tid: u16, type_id: u16) -> usize {
+    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+    let mut p = 16;
+    while p + 4 <= b.len() {
+        let (set, len) = (be16(p), be16(p + 2) as usize);
+        if set == 2 {
+            let mut q = p + 4;
+            while q + 4 <= p + len {
+                let (t, n) = (be16(q), be16(q + 2));
+                for i in 0..n as usize {
+                    let f = q + 4 + 4 * i;
+                    if t == tid && be16(f) & 0x7fff == type_id {
+                        return f;
+                    }
+                }
+                q += 4 + 4 * n as usize;
+            }
+        }
+        p += len;
+    }
+    panic!("field {type_id} of template {tid} not found");
+}
+
+/// Issue #4, bad input: a truncated export file, templates with a zero-length
+/// or oversize field, a record longer than its set.
+#[test]
+fn bad_export_files() {
+    let dir = tempdir("bad-exports");
+    // Messages at 0, 120, 336, 552, 768, 888 ...: cut inside the sixth.
+    let b = std::fs::read(nf("netflow5")).unwrap();
+    let cut = dir.join("truncated.dat");
+    std::fs::write(&cut, &b[..1000]).unwrap();
+    let v = check_bad_flow(
+        &cut,
+        "message 6: truncated NetFlow v5 datagram",
+        "byte offset 888",
+    );
+    assert_eq!(v["inputs"][0]["flow_records"], 16);
+
+    let tpl = std::fs::read(nf("ipfix_test_mikrotik_tpl")).unwrap();
+    let data = nf("ipfix_test_mikrotik_data258");
+    for (name, field, len, msg) in [
+        (
+            "zero",
+            2u16,
+            0u16,
+            "template 258 rejected: field 4 (type 2) has length 0",
+        ),
+        (
+            "oversize",
+            8,
+            200,
+            "template 258 rejected: field 12 (type 8) has length 200",
+        ),
+    ] {
+        let mut t = tpl.clone();
+        let f = ipfix_field(&t, 258, field);
+        t[f + 2..f + 4].copy_from_slice(&len.to_be_bytes());
+        let bad = dir.join(format!("{name}_tpl.dat"));
+        std::fs::write(&bad, t).unwrap();
+        let out = dir.join(format!("{name}.json"));
+        let o = run_paths(
+            &["analyze", "--quiet", "--json", out.to_str().unwrap()],
+            &[&bad, &data],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains(msg) && err.contains("message 1"), "{err}");
+        let v = json(&out);
+        // Template 259's records still decode; 258's data sets are counted.
+        let undecodable: u64 = v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["undecodable_records"].as_u64().unwrap())
+            .sum();
+        assert!(undecodable > 0, "{name}");
+    }
+
+    // The last set of IPFIX message 1 shortened by 4 bytes (set and message
+    // lengths adjusted): its last record runs past the set.
+    let b = std::fs::read(nf("ipfix")).unwrap();
+    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]) as usize;
+    let mlen = be16(2);
+    let mut p = 16;
+    let mut last = 16;
+    while p < mlen {
+        last = p;
+        p += be16(p + 2);
+    }
+    assert!(be16(last) >= 256, "last set is a data set");
+    let mut m = b[..mlen - 4].to_vec();
+    m[2..4].copy_from_slice(&((mlen - 4) as u16).to_be_bytes());
+    let sl = (be16(last + 2) - 4) as u16;
+    m[last + 2..last + 4].copy_from_slice(&sl.to_be_bytes());
+    m.extend_from_slice(&b[mlen..]);
+    let bad = dir.join("short_set.dat");
+    std::fs::write(&bad, m).unwrap();
+    check_bad_flow(&bad, "is longer than its set", "message 1");
+}
+
+/// Issue #4, bad input: CSV with missing or extra columns and a non-UTF-8 line,
+/// a conn.log with a field set that is not conn.log's.
+#[test]
+fn bad_text_flow_exports() {
+    let Some(d) = lab_flows("01_benign", "netflow_v9") else {
+        return;
+    };
+    let dir = tempdir("bad-text");
+    let text = std::fs::read(d.join("flows.csv")).unwrap();
+    let mut lines: Vec<Vec<u8>> = text.split(|c| *c == b'\n').map(|l| l.to_vec()).collect();
+    // line 3 loses its last field, line 5 gets one more, line 7 an invalid byte.
+    let l3 = lines[2].clone();
+    lines[2] = l3[..l3.iter().rposition(|c| *c == b',').unwrap()].to_vec();
+    lines[4].extend_from_slice(b",extra");
+    lines[6].insert(20, 0xff);
+    let bad = dir.join("flows.csv");
+    std::fs::write(&bad, lines.join(&b'\n')).unwrap();
+    let v = check_bad_flow(&bad, "line 3: 47 fields, the header has 48", "byte offset");
+    assert_eq!(v["inputs"][0]["weirds"]["flow_record_unparsable"], 3);
+    // The other records are read: nfdump's summary says 78, 3 are unreadable.
+    assert_eq!(v["inputs"][0]["flow_records"], 75);
+
+    let Some(s) = shared("conn.log bad input") else {
+        return;
+    };
+    let log = std::fs::read_to_string(
+        s.join("testdata/public/flows/zeek/activecm__test_data__proxy__conn.log"),
+    )
+    .unwrap();
+    let bad = dir.join("conn.log");
+    std::fs::write(&bad, log.replacen("\tid.orig_h\t", "\tid.src_h\t", 1)).unwrap();
+    let v = check_bad_flow(&bad, "not a conn.log field set", "byte offset");
+    assert_eq!(v["inputs"][0]["flow_records"], 0);
+}

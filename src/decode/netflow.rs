@@ -610,6 +610,18 @@ impl Collector {
                 None => self.undecodable_records += 1,
             }
         }
+        // What is left after the last record is padding (RFC 7011: zeros); other
+        // bytes are a record cut short by its set.
+        if p < body.len() && body[p..].iter().any(|b| *b != 0) {
+            self.error(
+                h.origin,
+                format!(
+                    "a record of template {tid} is longer than its set ({} bytes left after record {n}, not padding)",
+                    body.len() - p
+                ),
+            );
+            self.undecodable_records += 1;
+        }
         n
     }
 

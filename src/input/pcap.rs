@@ -72,9 +72,11 @@ pub fn parse(
             InputFormat::Zeek
         }
         InputFormat::Auto if super::vpc::is_vpc(w) => InputFormat::Vpc,
+        // With a --columns mapping, text exports other than Zeek and VPC logs
+        // are read through it.
+        InputFormat::Auto if opts.columns.is_some() && super::csvmap::is_csv(w) => InputFormat::Csv,
         InputFormat::Auto if super::nfdump::is_nfdump_csv(w) => InputFormat::NfdumpCsv,
         InputFormat::Auto if super::export::is_export_file(w) => InputFormat::Netflow,
-        InputFormat::Auto if opts.columns.is_some() && super::csvmap::is_csv(w) => InputFormat::Csv,
         f => f,
     };
     let res = match format {

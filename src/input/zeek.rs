@@ -85,6 +85,10 @@ pub fn parse(
         if text.trim().is_empty() {
             continue;
         }
+        if text.contains('\u{fffd}') {
+            sum.bad_record(off, w.is_stream(), format!("line {line_no}: not UTF-8"));
+            continue;
+        }
         let rec = if json {
             let Ok(v) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&text) else {
                 bad(sum, off, line_no, w.is_stream());
@@ -101,6 +105,19 @@ pub fn parse(
         } else if let Some(rest) = text.strip_prefix('#') {
             if let Some(f) = rest.strip_prefix("fields\t") {
                 fields = f.split('\t').map(String::from).collect();
+                let has = |k: &str| fields.iter().any(|f| f == k);
+                if !(has("id.orig_h") && has("id.resp_h") && has("ts")) {
+                    // Another Zeek log (dns.log, http.log ...) or a cut-down
+                    // field set: its lines are counted as unreadable records.
+                    sum.bad_record(
+                        off,
+                        w.is_stream(),
+                        format!(
+                            "line {line_no}: #fields lacks ts, id.orig_h or id.resp_h: not a conn.log field set"
+                        ),
+                    );
+                    fields.clear();
+                }
             } else if let Some(u) = rest.strip_prefix("unset_field\t") {
                 unset = u.to_string();
             }
@@ -111,6 +128,18 @@ pub fn parse(
                 continue;
             }
             let vals: Vec<&str> = text.split('\t').collect();
+            if vals.len() != fields.len() {
+                sum.bad_record(
+                    off,
+                    w.is_stream(),
+                    format!(
+                        "line {line_no}: {} fields, #fields names {}",
+                        vals.len(),
+                        fields.len()
+                    ),
+                );
+                continue;
+            }
             let get = |k: &str| {
                 fields
                     .iter()
