@@ -110,6 +110,31 @@ fn parse_all(
                 outside: 0,
                 _p: std::marker::PhantomData,
             };
+            // Archive files whose name or header shows they lie wholly outside
+            // the window are not read, and listed as skipped.
+            if let Some((s, e)) = window
+                && let Some(((fs, fe), source)) = input::timehint::span(path)
+                && (fe < s || fs > e)
+            {
+                if let InputPath::File(p) = path {
+                    inc(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0));
+                }
+                let summary = InputSummary {
+                    path: path.display(),
+                    format: "skipped".into(),
+                    skipped: Some(format!(
+                        "outside the window by its {source}: data from {} to {}",
+                        crate::model::fmt_rfc3339(fs),
+                        if fe == Ts::MAX {
+                            "open end".to_string()
+                        } else {
+                            crate::model::fmt_rfc3339(fe)
+                        }
+                    )),
+                    ..Default::default()
+                };
+                return (summary, sink.table.finish(), None);
+            }
             let mut summary = input::read_input_with(path, &cfg.read, &mut sink, inc);
             let out = sink.table.finish();
             let base = sink.baseline.map(|(t, _)| t.finish());

@@ -582,3 +582,64 @@ fn bad_text_flow_exports() {
     let v = check_bad_flow(&bad, "not a conn.log field set", "byte offset");
     assert_eq!(v["inputs"][0]["flow_records"], 0);
 }
+
+/// Batch over archives: files whose name (nfcapd.YYYYMMDDhhmm) or header (the
+/// first pcap record) shows they lie wholly outside --window are not read and
+/// are listed as skipped, not as failed.
+#[test]
+fn archive_files_outside_the_window_are_skipped() {
+    let Some(s) = shared("archive window skipping") else {
+        return;
+    };
+    let lab = s.join("testdata/lab");
+    let dir = tempdir("skip");
+    let out = dir.join("r.json");
+    let nfcapd_dir = lab.join("08_flows/01_benign/ipfix/nfcapd");
+    let args = |w: &str| {
+        vec![
+            "analyze".to_string(),
+            "--quiet".into(),
+            "--internal".into(),
+            "10.20.0.0/16".into(),
+            "--window".into(),
+            w.into(),
+            "--json".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let a = args("2025-11-28T10:00:00Z..2025-11-28T11:00:00Z");
+    let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+    let o = run_paths(&a, &[&lab.join("01_benign/capture.pcap"), &nfcapd_dir]);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&out);
+    let inputs = v["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2);
+    for i in inputs {
+        assert!(
+            i["skipped"]
+                .as_str()
+                .unwrap()
+                .starts_with("outside the window by its ")
+        );
+        assert!(i["error"].is_null());
+        assert_eq!(i["packets"], 0);
+    }
+    assert!(
+        inputs[1]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("file name (nfcapd)")
+    );
+    assert_eq!(v["coverage"]["inputs_failed"], 0);
+    // Inside the window the capture is read.
+    let a = args("2026-11-28T09:00:00Z..2026-11-28T11:00:00Z");
+    let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+    run_paths(&a, &[&lab.join("01_benign/capture.pcap")]);
+    let v = json(&out);
+    assert!(v["inputs"][0]["skipped"].is_null());
+    assert_eq!(v["inputs"][0]["packets"], 601);
+}

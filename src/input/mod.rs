@@ -11,6 +11,7 @@ pub mod csvmap;
 pub mod export;
 pub mod nfdump;
 pub mod pcap;
+pub mod timehint;
 pub mod vpc;
 pub mod zeek;
 
@@ -121,6 +122,9 @@ pub struct InputSummary {
     pub gap_hist: Vec<u64>,
     pub weirds: Weirds,
     pub error: Option<InputError>,
+    /// Not read: its name or header shows it lies wholly outside the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl InputSummary {

@@ -122,6 +122,14 @@ pub fn write(r: &Report, top: usize, german: bool, out: &mut dyn Write) -> io::R
         c.one_sided_tcp_flows,
         c.one_sided_tcp_flows + c.two_sided_tcp_flows
     )?;
+    for s in r.inputs.iter().filter(|s| s.skipped.is_some()).take(top) {
+        writeln!(
+            out,
+            "  skipped    {}: {}",
+            sanitize(&s.path),
+            s.skipped.as_deref().unwrap_or_default()
+        )?;
+    }
     for e in r.exporters.iter().take(top) {
         writeln!(
             out,
