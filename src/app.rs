@@ -308,35 +308,38 @@ pub fn analyse_inputs(
 }
 
 pub fn flow_rows(a: &Analysed, cfg: &InputConfig) -> Vec<FlowRow> {
-    a.flows
-        .iter()
-        .map(|f| FlowRow {
-            uid: f.uid(),
-            ts: f.first_ts,
-            ts_ns: f.first_ts,
-            duration_ns: f.last_ts - f.first_ts,
-            proto: proto_name(f.key.proto),
-            ip_proto: f.key.proto,
-            orig: f.orig,
-            resp: f.resp,
-            orig_stats: f.orig_stats,
-            resp_stats: f.resp_stats,
-            local_orig: cfg.netscope.class(f.orig.ip) == AddrClass::Internal,
-            local_resp: cfg.netscope.class(f.resp.ip) == AddrClass::Internal,
-            direction: f.direction,
-            tunnel_parent: f.tunnel_parent.map(|(k, t)| flow_uid(&k, t)),
-            file: a
-                .inputs
-                .get(f.span.input)
-                .map(|s| s.path.clone())
-                .unwrap_or_default(),
-            first_frame: f.span.first_frame,
-            last_frame: f.span.last_frame,
-            server_name: f.sni.clone().or_else(|| f.http_host.clone()),
-            exporter: f.export.and_then(|x| x.exporter),
-            sampling: f.export.map_or(1, |x| x.sampling),
-        })
-        .collect()
+    flow_row_iter(a, cfg).collect()
+}
+
+/// The flows output rows, one at a time (`flows` writes them as they come, so
+/// the rows are never all held).
+fn flow_row_iter<'a>(a: &'a Analysed, cfg: &'a InputConfig) -> impl Iterator<Item = FlowRow> + 'a {
+    a.flows.iter().map(move |f| FlowRow {
+        uid: f.uid(),
+        ts: f.first_ts,
+        ts_ns: f.first_ts,
+        duration_ns: f.last_ts - f.first_ts,
+        proto: proto_name(f.key.proto),
+        ip_proto: f.key.proto,
+        orig: f.orig,
+        resp: f.resp,
+        orig_stats: f.orig_stats,
+        resp_stats: f.resp_stats,
+        local_orig: cfg.netscope.class(f.orig.ip) == AddrClass::Internal,
+        local_resp: cfg.netscope.class(f.resp.ip) == AddrClass::Internal,
+        direction: f.direction,
+        tunnel_parent: f.tunnel_parent.map(|(k, t)| flow_uid(&k, t)),
+        file: a
+            .inputs
+            .get(f.span.input)
+            .map(|s| s.path.clone())
+            .unwrap_or_default(),
+        first_frame: f.span.first_frame,
+        last_frame: f.span.last_frame,
+        server_name: f.sni.clone().or_else(|| f.http_host.clone()),
+        exporter: f.export.and_then(|x| x.exporter),
+        sampling: f.export.map_or(1, |x| x.sampling),
+    })
 }
 
 fn open_out(path: &std::path::Path) -> io::Result<Box<dyn Write>> {
@@ -361,9 +364,8 @@ pub fn run_flows(
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
     let a = analyse_inputs(cfg, None, None, false)?;
-    let rows = flow_rows(&a, cfg);
     // A reader that stops early (`| head`) does not hide failed inputs.
-    match flows_out::write(&rows, format, &mut out).and_then(|()| out.flush()) {
+    match flows_out::write(flow_row_iter(&a, cfg), format, &mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         r => r?,
     }

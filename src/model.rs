@@ -225,8 +225,8 @@ pub struct Flow {
     pub http_host: Option<String>,
     /// TCP flags history summary: SYN seen from originator, etc.
     pub tcp_state: Option<TcpSummary>,
-    /// ICMP echo statistics (echo flows only).
-    pub icmp: Option<IcmpStats>,
+    /// ICMP echo statistics (echo flows only; boxed: most flows have none).
+    pub icmp: Option<Box<IcmpStats>>,
     /// Application protocol recognised from the client's first bytes
     /// (`tls`, `http`, `ssh`), whatever the port.
     pub app_proto: Option<&'static str>,

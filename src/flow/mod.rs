@@ -710,7 +710,7 @@ impl FlowTable {
                     sni: f.sni,
                     http_host: f.http_host,
                     tcp_state: f.seq.is_some().then_some(f.tcp),
-                    icmp: f.icmp.map(|b| *b),
+                    icmp: f.icmp,
                     app_proto: f.app_proto,
                     export: None,
                 }

@@ -97,13 +97,18 @@ pub fn csv_io(e: csv::Error) -> std::io::Error {
     }
 }
 
-pub fn write(rows: &[FlowRow], fmt: FlowFormat, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write<'r, R>(rows: R, fmt: FlowFormat, out: &mut dyn Write) -> std::io::Result<()>
+where
+    R: IntoIterator,
+    R::Item: std::borrow::Borrow<FlowRow> + 'r,
+{
+    use std::borrow::Borrow;
     match fmt {
         FlowFormat::Csv => {
             let mut w = csv::Writer::from_writer(&mut *out);
             w.write_record(COLUMNS).map_err(csv_io)?;
             for r in rows {
-                w.write_record(cells(r, true)).map_err(csv_io)?;
+                w.write_record(cells(r.borrow(), true)).map_err(csv_io)?;
             }
             w.flush()?;
         }
@@ -117,14 +122,16 @@ pub fn write(rows: &[FlowRow], fmt: FlowFormat, out: &mut dyn Write) -> std::io:
             writeln!(out, "#fields\t{}", COLUMNS.join("\t"))?;
             writeln!(out, "#types\t{}", TYPES.join("\t"))?;
             for r in rows {
-                writeln!(out, "{}", cells(r, false).join("\t"))?;
+                writeln!(out, "{}", cells(r.borrow(), false).join("\t"))?;
             }
         }
         FlowFormat::Json => {
             for r in rows {
-                serde_json::to_writer(&mut *out, r).map_err(|e| match e.io_error_kind() {
-                    Some(kind) => std::io::Error::new(kind, e),
-                    None => std::io::Error::other(e),
+                serde_json::to_writer(&mut *out, r.borrow()).map_err(|e| {
+                    match e.io_error_kind() {
+                        Some(kind) => std::io::Error::new(kind, e),
+                        None => std::io::Error::other(e),
+                    }
                 })?;
                 out.write_all(b"\n")?;
             }
