@@ -4,7 +4,8 @@
 //! Zeek's application bytes and missed_bytes.
 
 use super::{InputSummary, PacketSink, Window};
-use crate::model::{Endpoint, FlowRecord, NS_PER_SEC, Ts};
+use crate::model::{Endpoint, FlowRecord, Ts};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -19,9 +20,9 @@ pub fn is_zeek_json(w: &mut Window<'_>) -> bool {
     a.starts_with(b"{") && a.windows(11).any(|x| x == b"\"id.orig_h\"")
 }
 
+/// Seconds with a fraction, exactly (no float rounding: Zeek writes µs).
 fn secs(v: &str) -> Option<Ts> {
-    let f: f64 = v.trim().parse().ok()?;
-    Some((f * NS_PER_SEC as f64).round() as Ts)
+    crate::model::parse_time(v.trim())
 }
 
 fn proto(p: &str) -> u8 {
@@ -33,12 +34,33 @@ fn proto(p: &str) -> u8 {
     }
 }
 
+/// The conn.log fields a record is built from.
+const KEYS: [&str; 14] = [
+    "ts",
+    "duration",
+    "id.orig_h",
+    "id.resp_h",
+    "orig_bytes",
+    "resp_bytes",
+    "proto",
+    "id.orig_p",
+    "id.resp_p",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "missed_bytes",
+];
+
 /// Builds a record from named values; `None` when addresses are missing.
-fn record(get: &dyn Fn(&str) -> Option<String>, line: u64) -> Option<FlowRecord> {
+fn record<'a>(get: &dyn Fn(&str) -> Option<Cow<'a, str>>, line: u64) -> Option<FlowRecord> {
     let num = |k: &str| {
-        get(k)
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(|f| f as u64)
+        get(k).and_then(|v| {
+            let v = v.trim();
+            v.parse::<u64>()
+                .ok()
+                .or_else(|| v.parse::<f64>().ok().map(|f| f as u64))
+        })
     };
     let start = secs(&get("ts")?)?;
     let dur = get("duration").and_then(|d| secs(&d)).unwrap_or(0);
@@ -78,6 +100,8 @@ pub fn parse(
     json: bool,
 ) -> Result<(), (u64, String)> {
     let mut fields: Vec<String> = Vec::new();
+    // Position of each of KEYS in the current #fields.
+    let mut idx: [Option<usize>; 14] = [None; 14];
     let mut unset = "-".to_string();
     let mut line_no = 0u64;
     while let Some((off, text)) = w.next_line()? {
@@ -96,8 +120,8 @@ pub fn parse(
             };
             let get = |k: &str| {
                 v.get(k).and_then(|x| match x {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    serde_json::Value::String(s) => Some(Cow::Owned(s.clone())),
+                    serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
                     _ => None,
                 })
             };
@@ -105,6 +129,9 @@ pub fn parse(
         } else if let Some(rest) = text.strip_prefix('#') {
             if let Some(f) = rest.strip_prefix("fields\t") {
                 fields = f.split('\t').map(String::from).collect();
+                for (k, key) in KEYS.iter().enumerate() {
+                    idx[k] = fields.iter().position(|f| f == key);
+                }
                 let has = |k: &str| fields.iter().any(|f| f == k);
                 if !(has("id.orig_h") && has("id.resp_h") && has("ts")) {
                     // Another Zeek log (dns.log, http.log ...) or a cut-down
@@ -141,12 +168,12 @@ pub fn parse(
                 continue;
             }
             let get = |k: &str| {
-                fields
-                    .iter()
-                    .position(|f| f == k)
+                KEYS.iter()
+                    .position(|x| *x == k)
+                    .and_then(|i| idx[i])
                     .and_then(|i| vals.get(i))
                     .filter(|v| **v != unset && **v != "(empty)")
-                    .map(|v| v.to_string())
+                    .map(|v| Cow::Borrowed(*v))
             };
             record(&get, line_no)
         };
