@@ -7,6 +7,7 @@
 //! A broken file stops at the first unrecoverable record with an [`InputError`]
 //! that names the byte offset; every packet before it has already been handed on.
 
+pub mod nfcapd;
 pub mod nfdump;
 pub mod pcap;
 pub mod vpc;

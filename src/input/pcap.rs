@@ -61,6 +61,10 @@ pub fn parse(
         0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0xa1b2_cd34 | 0x34cd_b2a1 => {
             parse_legacy(w, sink, sum, magic, suffix, &mut reporter)
         }
+        _ if super::nfcapd::is_nfcapd(w) => {
+            sum.format = format!("nfcapd-v{}{suffix}", super::nfcapd::layout(w));
+            super::nfcapd::parse(w, sink, sum)
+        }
         _ if super::zeek::is_zeek_tsv(w) => {
             sum.format = format!("zeek-conn-tsv{suffix}");
             super::zeek::parse(w, sink, sum, false)
