@@ -9,4 +9,5 @@ mod cli;
 mod detectors;
 mod determinism;
 mod lab;
+mod nfcapd;
 mod zeek;
