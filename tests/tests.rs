@@ -10,4 +10,5 @@ mod detectors;
 mod determinism;
 mod flows;
 mod lab;
+mod nfcapd;
 mod zeek;

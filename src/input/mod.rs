@@ -9,6 +9,7 @@
 
 pub mod csvmap;
 pub mod export;
+pub mod nfcapd;
 pub mod nfdump;
 pub mod pcap;
 pub mod timehint;
@@ -272,6 +273,8 @@ pub enum InputFormat {
     Vpc,
     /// NetFlow v5/v9 datagrams or IPFIX messages stored one after another (RFC 5655 files)
     Netflow,
+    /// nfdump's binary nfcapd files (nfdump 1.6 and 1.7 layouts)
+    Nfcapd,
     /// CSV with a `--columns` mapping
     Csv,
 }

@@ -68,6 +68,7 @@ pub fn parse(
     // The format: forced by --input-format, else detected from the content.
     let format = match opts.format {
         InputFormat::Auto if is_capture => InputFormat::Pcap,
+        InputFormat::Auto if super::nfcapd::is_nfcapd(w) => InputFormat::Nfcapd,
         InputFormat::Auto if super::zeek::is_zeek_tsv(w) || super::zeek::is_zeek_json(w) => {
             InputFormat::Zeek
         }
@@ -93,6 +94,10 @@ pub fn parse(
         InputFormat::Zeek => {
             sum.format = format!("zeek-conn-tsv{suffix}");
             super::zeek::parse(w, sink, sum, false)
+        }
+        InputFormat::Nfcapd => {
+            sum.format = format!("nfcapd-v{}{suffix}", super::nfcapd::layout(w));
+            super::nfcapd::parse(w, sink, sum)
         }
         InputFormat::Vpc => {
             sum.format = format!("aws-vpc-flow-log{suffix}");
