@@ -39,15 +39,27 @@ pub enum AddrClass {
 #[derive(Clone, Debug)]
 pub struct Netscope {
     pub internal: Vec<IpNet>,
-    non_routed: Vec<IpNet>,
+    /// The same networks as (address, mask) integers: `class` runs for every
+    /// flow in several stages, so it compares integers instead of IpNets.
+    v4: Vec<(u32, u32, AddrClass)>,
+    v6: Vec<(u128, u128, AddrClass)>,
 }
 
 impl Netscope {
     pub fn new(internal: Vec<IpNet>) -> Self {
-        Netscope {
-            internal,
-            non_routed: NON_ROUTED.iter().filter_map(|s| s.parse().ok()).collect(),
+        let non_routed: Vec<IpNet> = NON_ROUTED.iter().filter_map(|s| s.parse().ok()).collect();
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        let tagged = internal
+            .iter()
+            .map(|n| (n, AddrClass::Internal))
+            .chain(non_routed.iter().map(|n| (n, AddrClass::NonRouted)));
+        for (n, c) in tagged {
+            match n {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.netmask()), c)),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.netmask()), c)),
+            }
         }
+        Netscope { internal, v4, v6 }
     }
 
     pub fn default_internal() -> Vec<IpNet> {
@@ -57,14 +69,27 @@ impl Netscope {
             .collect()
     }
 
+    /// Internal first (an internal network may overlap a non-routed one), then
+    /// non-routed, else external.
+    #[inline]
     pub fn class(&self, ip: IpAddr) -> AddrClass {
-        if self.internal.iter().any(|n| n.contains(&ip)) {
-            AddrClass::Internal
-        } else if self.non_routed.iter().any(|n| n.contains(&ip)) {
-            AddrClass::NonRouted
-        } else {
-            AddrClass::External
-        }
+        let hit = match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                let find = |c| self.v4.iter().any(|&(n, m, k)| k == c && a & m == n);
+                [AddrClass::Internal, AddrClass::NonRouted]
+                    .into_iter()
+                    .find(|c| find(*c))
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                let find = |c| self.v6.iter().any(|&(n, m, k)| k == c && a & m == n);
+                [AddrClass::Internal, AddrClass::NonRouted]
+                    .into_iter()
+                    .find(|c| find(*c))
+            }
+        };
+        hit.unwrap_or(AddrClass::External)
     }
 }
 

@@ -333,6 +333,15 @@ pub fn assess(
     // --- Outbound from hosts in scope -----------------------------------------
     let mut observed = 0u64;
     let mut observed_ip = 0u64;
+    // Each host's non-allowlisted outbound pairs, in ledger order (grouped once:
+    // many hosts over the threshold must not each scan every pair).
+    let mut pairs_of: std::collections::HashMap<IpAddr, Vec<&crate::attribution::PairRow>> =
+        std::collections::HashMap::new();
+    for p in &ledger.pairs {
+        if p.allowed_by.is_none() && p.out.bytes > 0 {
+            pairs_of.entry(p.host).or_default().push(p);
+        }
+    }
     for h in &ledger.hosts {
         if !in_scope(h.host, v, true) {
             continue;
@@ -340,11 +349,8 @@ pub fn assess(
         observed += h.out_unallowed.bytes;
         observed_ip += h.out_unallowed.ip_bytes;
         if h.out_unallowed.bytes > v.threshold {
-            let pairs: Vec<_> = ledger
-                .pairs
-                .iter()
-                .filter(|p| p.host == h.host && p.allowed_by.is_none() && p.out.bytes > 0)
-                .collect();
+            let pairs: &[&crate::attribution::PairRow] =
+                pairs_of.get(&h.host).map_or(&[], |v| v.as_slice());
             let top = pairs.first().map(|p| p.dest);
             let dests: Vec<String> = pairs
                 .iter()

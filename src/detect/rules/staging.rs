@@ -70,24 +70,33 @@ File servers that also sync to the cloud, backup servers, jump hosts."
                 fan_in.entry(to).or_default().push((from, b, t));
             }
         }
-        let mut out = Vec::new();
-        for (host, sources) in fan_in {
-            if sources.len() < SOURCES {
-                continue;
-            }
-            let start = sources.iter().map(|s| s.2).min().unwrap_or(0);
-            let mut sent = 0u64;
-            let mut last = start;
+        // Hosts with enough fan-in, and when their first incoming transfer began;
+        // then one pass over the flows for what each sent out after that.
+        let candidates: BTreeMap<IpAddr, i64> = fan_in
+            .iter()
+            .filter(|(_, s)| s.len() >= SOURCES)
+            .map(|(h, s)| (*h, s.iter().map(|x| x.2).min().unwrap_or(0)))
+            .collect();
+        let mut egress: BTreeMap<IpAddr, (u64, i64)> = BTreeMap::new();
+        if !candidates.is_empty() {
             for f in inp.flows {
                 if let Some((h, dest, o, _, _)) = inp.outbound(f)
-                    && h == host
+                    && let Some(&start) = candidates.get(&h)
                     && f.last_ts >= start
                     && !inp.allowed(dest)
                 {
-                    sent += o.bytes;
-                    last = last.max(f.last_ts);
+                    let e = egress.entry(h).or_insert((0, start));
+                    e.0 += o.bytes;
+                    e.1 = e.1.max(f.last_ts);
                 }
             }
+        }
+        let mut out = Vec::new();
+        for (host, sources) in fan_in {
+            let Some(&start) = candidates.get(&host) else {
+                continue;
+            };
+            let (sent, last) = egress.get(&host).copied().unwrap_or((0, start));
             if sent < OUT_BYTES {
                 continue;
             }
