@@ -432,8 +432,10 @@ pub fn analyze_config(a: &AnalyzeArgs, command_line: Vec<String>) -> Result<Anal
     // A host that holds customer data is ours by definition: scope entries outside
     // the internal networks join them (and the report says so).
     for (net, text) in scope.iter().zip(&scope_text) {
-        if !input.netscope.internal.iter().any(|n| n.contains(net)) {
-            input.netscope.internal.push(*net);
+        if !input.netscope.internal().iter().any(|n| n.contains(net)) {
+            let mut nets = input.netscope.internal().to_vec();
+            nets.push(*net);
+            input.netscope = Netscope::new(nets);
             input.internal_text.push(format!("{text} (from --scope)"));
         }
     }

@@ -38,7 +38,8 @@ pub enum AddrClass {
 
 #[derive(Clone, Debug)]
 pub struct Netscope {
-    pub internal: Vec<IpNet>,
+    /// Read-only outside: `new` derives the integer tables from it.
+    internal: Vec<IpNet>,
     /// The same networks as (address, mask) integers: `class` runs for every
     /// flow in several stages, so it compares integers instead of IpNets.
     v4: Vec<(u32, u32, AddrClass)>,
@@ -67,6 +68,10 @@ impl Netscope {
             .iter()
             .filter_map(|s| s.parse().ok())
             .collect()
+    }
+
+    pub fn internal(&self) -> &[IpNet] {
+        &self.internal
     }
 
     /// Internal first (an internal network may overlap a non-routed one), then
