@@ -226,7 +226,12 @@ pub struct FlowTable {
     /// UDP ports whose datagrams are decoded as NetFlow/IPFIX exports.
     export_ports: Vec<u16>,
     default_sampling: u32,
-    records: Vec<FlowRecord>,
+    /// Flows made from export records as they arrive (one per record), their
+    /// number, time span and largest sampling interval.
+    record_flows: Vec<Flow>,
+    record_count: u64,
+    records_span: Option<(Ts, Ts)>,
+    max_sampling: u32,
     pub weirds: Weirds,
 }
 
@@ -266,14 +271,31 @@ impl FlowTable {
             collector: Collector::default(),
             export_ports: PORTS.to_vec(),
             default_sampling: 1,
-            records: Vec::new(),
+            record_flows: Vec::new(),
+            record_count: 0,
+            records_span: None,
+            max_sampling: 1,
             weirds: Weirds::default(),
         }
     }
 
     /// A flow record from an export (nfdump CSV, or decoded from NetFlow/IPFIX).
     pub fn record(&mut self, r: &FlowRecord) {
-        self.records.push(r.clone());
+        self.take_record(r.clone());
+    }
+
+    /// An export record becomes its flow at once: the record itself is not kept.
+    fn take_record(&mut self, mut r: FlowRecord) {
+        if r.sampling <= 1 {
+            r.sampling = self.default_sampling;
+        }
+        self.record_count += 1;
+        self.max_sampling = self.max_sampling.max(r.sampling);
+        self.records_span = Some(
+            self.records_span
+                .map_or((r.start, r.end), |(a, b)| (a.min(r.start), b.max(r.end))),
+        );
+        self.record_flows.push(record_to_flow(r, self.input));
     }
 
     /// UDP ports whose datagrams are NetFlow/IPFIX exports (default: `PORTS`),
@@ -446,7 +468,9 @@ impl FlowTable {
                 self.collector
                     .message(p.src, true, payload, origin, &mut recs);
                 recs.extend(self.collector.take_pending());
-                self.records.extend(recs);
+                for r in recs {
+                    self.take_record(r);
+                }
                 let f = &mut self.flows[idx];
                 f.export_only = Some(f.export_only.unwrap_or(true));
             }
@@ -729,19 +753,10 @@ impl FlowTable {
                 frame,
             })
             .collect();
-        if self.default_sampling > 1 {
-            for r in self.records.iter_mut().filter(|r| r.sampling <= 1) {
-                r.sampling = self.default_sampling;
-            }
-        }
-        let records = self.records.len() as u64;
-        let records_span = self
-            .records
-            .iter()
-            .map(|r| (r.start, r.end))
-            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
-        let sampling = self.records.iter().map(|r| r.sampling).max().unwrap_or(1);
-        flows.extend(records_to_flows(std::mem::take(&mut self.records), input));
+        let records = self.record_count;
+        let records_span = self.records_span;
+        let sampling = self.max_sampling;
+        flows.append(&mut self.record_flows);
         flows.sort_by_key(Flow::order_key);
         let mut dns: Vec<((IpAddr, String), DnsAgg)> = self.dns.into_iter().collect();
         dns.sort_by(|a, b| a.0.cmp(&b.0));
@@ -771,92 +786,93 @@ impl FlowTable {
 /// bytes are not known) and payload bytes are 0.
 pub fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
     recs.sort_by_key(|a| (a.start, a.record, a.src, a.dst));
-    recs.into_iter()
-        .map(|r| {
-            let (key, _) = FlowKey::new(r.proto, 0, r.src, r.dst);
-            let stats = DirStats {
-                pkts: r.pkts,
-                ip_bytes: r.bytes,
-                payload_bytes: r.app_bytes.map_or(0, |a| a.0),
-                bytes: r.app_bytes.map_or(r.bytes, |a| a.0),
-                missed_bytes: r.missed,
-            };
-            let (s, d) = (is_service_port(r.src.port), is_service_port(r.dst.port));
-            let bidirectional = r.rev_pkts > 0 || r.rev_bytes > 0 || r.app_bytes.is_some();
-            let (orig, resp, reason, orig_stats, resp_stats) = if bidirectional {
-                // The record names its originator (Zeek's decision): keep it.
-                let back = DirStats {
-                    pkts: r.rev_pkts,
-                    ip_bytes: r.rev_bytes,
-                    payload_bytes: r.app_bytes.map_or(0, |a| a.1),
-                    bytes: r.app_bytes.map_or(r.rev_bytes, |a| a.1),
-                    missed_bytes: 0,
-                };
-                (r.src, r.dst, DirectionReason::First, stats, back)
-            } else if s && !d {
-                (
-                    r.dst,
-                    r.src,
-                    DirectionReason::Port,
-                    DirStats::default(),
-                    stats,
-                )
-            } else if d && !s {
-                (
-                    r.src,
-                    r.dst,
-                    DirectionReason::Port,
-                    stats,
-                    DirStats::default(),
-                )
-            } else {
-                (
-                    r.src,
-                    r.dst,
-                    DirectionReason::First,
-                    stats,
-                    DirStats::default(),
-                )
-            };
-            let n = u64::from(r.sampling.max(1));
-            let export = ExportInfo {
-                exporter: r.exporter,
-                sampling: r.sampling.max(1),
-                counted_bytes: [orig_stats.ip_bytes, resp_stats.ip_bytes],
-                counted_pkts: [orig_stats.pkts, resp_stats.pkts],
-            };
-            let scale = |d: DirStats| DirStats {
-                pkts: d.pkts.saturating_mul(n),
-                ip_bytes: d.ip_bytes.saturating_mul(n),
-                payload_bytes: d.payload_bytes.saturating_mul(n),
-                bytes: d.bytes.saturating_mul(n),
-                missed_bytes: d.missed_bytes,
-            };
-            let (orig_stats, resp_stats) = (scale(orig_stats), scale(resp_stats));
-            Flow {
-                key,
-                first_ts: r.start,
-                last_ts: r.end,
-                orig,
-                resp,
-                direction: reason,
-                orig_stats,
-                resp_stats,
-                tunnel_parent: None,
-                span: SourceSpan {
-                    input,
-                    first_frame: r.record,
-                    last_frame: r.record,
-                },
-                sni: None,
-                http_host: None,
-                tcp_state: None,
-                icmp: None,
-                app_proto: None,
-                export: Some(export),
-            }
-        })
-        .collect()
+    recs.into_iter().map(|r| record_to_flow(r, input)).collect()
+}
+
+/// One export record as a flow (see `records_to_flows`).
+fn record_to_flow(r: FlowRecord, input: usize) -> Flow {
+    let (key, _) = FlowKey::new(r.proto, 0, r.src, r.dst);
+    let stats = DirStats {
+        pkts: r.pkts,
+        ip_bytes: r.bytes,
+        payload_bytes: r.app_bytes.map_or(0, |a| a.0),
+        bytes: r.app_bytes.map_or(r.bytes, |a| a.0),
+        missed_bytes: r.missed,
+    };
+    let (s, d) = (is_service_port(r.src.port), is_service_port(r.dst.port));
+    let bidirectional = r.rev_pkts > 0 || r.rev_bytes > 0 || r.app_bytes.is_some();
+    let (orig, resp, reason, orig_stats, resp_stats) = if bidirectional {
+        // The record names its originator (Zeek's decision): keep it.
+        let back = DirStats {
+            pkts: r.rev_pkts,
+            ip_bytes: r.rev_bytes,
+            payload_bytes: r.app_bytes.map_or(0, |a| a.1),
+            bytes: r.app_bytes.map_or(r.rev_bytes, |a| a.1),
+            missed_bytes: 0,
+        };
+        (r.src, r.dst, DirectionReason::First, stats, back)
+    } else if s && !d {
+        (
+            r.dst,
+            r.src,
+            DirectionReason::Port,
+            DirStats::default(),
+            stats,
+        )
+    } else if d && !s {
+        (
+            r.src,
+            r.dst,
+            DirectionReason::Port,
+            stats,
+            DirStats::default(),
+        )
+    } else {
+        (
+            r.src,
+            r.dst,
+            DirectionReason::First,
+            stats,
+            DirStats::default(),
+        )
+    };
+    let n = u64::from(r.sampling.max(1));
+    let export = ExportInfo {
+        exporter: r.exporter,
+        sampling: r.sampling.max(1),
+        counted_bytes: [orig_stats.ip_bytes, resp_stats.ip_bytes],
+        counted_pkts: [orig_stats.pkts, resp_stats.pkts],
+    };
+    let scale = |d: DirStats| DirStats {
+        pkts: d.pkts.saturating_mul(n),
+        ip_bytes: d.ip_bytes.saturating_mul(n),
+        payload_bytes: d.payload_bytes.saturating_mul(n),
+        bytes: d.bytes.saturating_mul(n),
+        missed_bytes: d.missed_bytes,
+    };
+    let (orig_stats, resp_stats) = (scale(orig_stats), scale(resp_stats));
+    Flow {
+        key,
+        first_ts: r.start,
+        last_ts: r.end,
+        orig,
+        resp,
+        direction: reason,
+        orig_stats,
+        resp_stats,
+        tunnel_parent: None,
+        span: SourceSpan {
+            input,
+            first_frame: r.record,
+            last_frame: r.record,
+        },
+        sni: None,
+        http_host: None,
+        tcp_state: None,
+        icmp: None,
+        app_proto: None,
+        export: Some(export),
+    }
 }
 
 /// Picks the originator of a new flow from its first packet.
