@@ -266,7 +266,11 @@ pub fn analyse_inputs(
             baseline_flows.extend(b.flows);
         }
         inputs.push(s);
-        flows.extend(o.flows);
+        if flows.is_empty() {
+            flows = o.flows;
+        } else {
+            flows.extend(o.flows);
+        }
         names.extend(o.names);
         for (k, agg) in o.dns {
             let regdom = k.1.clone();
@@ -274,7 +278,7 @@ pub fn analyse_inputs(
         }
     }
     let dns: Vec<_> = dns.into_iter().collect();
-    flows.sort_by_key(Flow::order_key);
+    flows.sort_unstable_by_key(Flow::order_key);
     let exporters = crate::flow::dedup::dedup_exporters(&mut flows, &cfg.exporter_priority);
     for s in &inputs {
         if let Some(e) = &s.error {
@@ -296,7 +300,7 @@ pub fn analyse_inputs(
             }
         }
     }
-    baseline_flows.sort_by_key(Flow::order_key);
+    baseline_flows.sort_unstable_by_key(Flow::order_key);
     Ok(Analysed {
         inputs,
         exporters,

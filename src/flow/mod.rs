@@ -757,7 +757,7 @@ impl FlowTable {
         let records_span = self.records_span;
         let sampling = self.max_sampling;
         flows.append(&mut self.record_flows);
-        flows.sort_by_key(Flow::order_key);
+        flows.sort_unstable_by_key(Flow::order_key);
         let mut dns: Vec<((IpAddr, String), DnsAgg)> = self.dns.into_iter().collect();
         dns.sort_by(|a, b| a.0.cmp(&b.0));
         FlowOutput {
