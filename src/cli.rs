@@ -9,8 +9,10 @@ use std::path::PathBuf;
 #[command(
     name = "exfilcheck",
     version,
-    about = "Verify or refute \"no customer data was exfiltrated\" from packet captures",
-    long_about = "Reads packet captures (pcap, pcapng, also .gz/.zst, directories, - for stdin), \
+    about = "Verify or refute \"no customer data was exfiltrated\" from packet captures and flow exports",
+    long_about = "Reads packet captures (pcap, pcapng) and flow exports (NetFlow v5/v9, IPFIX, nfcapd, \
+nfdump CSV, Zeek conn.log, AWS VPC flow logs, CSV with --columns), also .gz/.zst, directories \
+and - for stdin, \
 attributes every outbound byte to an internal host and an external destination, and gives a \
 verdict on the claim that no customer data left the network: CONTRADICTED, SUPPORTED (no \
 evidence found in the examined captures) or INCONCLUSIVE, with the reasons.\n\n\
@@ -26,7 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Analyse captures and give a verdict on the claim "no customer data left".
     Analyze(Box<AnalyzeArgs>),
-    /// List the flows of captures, one row per flow (Zeek conn.log column names).
+    /// List the flows of captures and flow exports, one row per flow (Zeek conn.log column names).
     Flows(FlowsArgs),
     /// Write a commented case file (case.toml) to fill in.
     Init(InitArgs),
@@ -43,8 +45,9 @@ pub struct DetectorsArgs {
 
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Capture files (pcap, pcapng, optionally .gz/.zst), directories (read
-    /// recursively, sorted) or - for stdin.
+    /// Captures (pcap, pcapng) and flow exports (NetFlow/IPFIX, nfcapd, nfdump CSV,
+    /// Zeek conn.log, VPC flow logs), optionally .gz/.zst; directories (read
+    /// recursively, sorted) or - for stdin. Formats are detected by content.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Internal network (CIDR); repeatable. Replaces the default (RFC 1918,
