@@ -149,15 +149,7 @@ fn parse_all(
             if let Some((origin, message)) = &out.export_first_error
                 && summary.error.is_none()
             {
-                summary.error = Some(input::InputError {
-                    offset: origin.offset.unwrap_or(0),
-                    decompressed: false,
-                    message: match origin.offset {
-                        Some(_) => format!("message {}: {message}", origin.record),
-                        None => format!("export datagram in frame {}: {message}", origin.record),
-                    },
-                    record: Some(origin.record),
-                });
+                summary.error = Some(export_error(*origin, message));
             }
             summary.weirds.merge(&sink.weirds);
             summary.weirds.merge(&out.weirds);
@@ -165,6 +157,20 @@ fn parse_all(
             (summary, out, base)
         })
         .collect()
+}
+
+/// A NetFlow/IPFIX decoding error as the input's error: the message number and
+/// byte offset in an export file, the frame in a capture (offset unknown, 0).
+fn export_error(origin: crate::model::Origin, message: &str) -> input::InputError {
+    input::InputError {
+        offset: origin.offset.unwrap_or(0),
+        decompressed: false,
+        message: match origin.offset {
+            Some(_) => format!("message {}: {message}", origin.record),
+            None => format!("export datagram in frame {}: {message}", origin.record),
+        },
+        record: Some(origin.record),
+    }
 }
 
 /// Export data that waited for a template decoded with the templates of other
@@ -181,10 +187,17 @@ fn resolve_exports(results: &mut [Parsed], cfg: &InputConfig, window: Option<(Ts
         }
         let mut own = std::mem::take(&mut states[i]);
         let others: Vec<&decode::netflow::ExportState> = states.iter().collect();
-        let (mut recs, left) = own.resolve(&others);
+        let resolved = own.resolve(&others);
+        let mut recs = resolved.records;
         states[i] = own;
         let (summary, out, _) = &mut results[i];
-        summary.undecodable_records += left;
+        summary.undecodable_records += resolved.undecodable;
+        summary.export_errors += resolved.errors;
+        if let Some((origin, message)) = resolved.first_error
+            && summary.error.is_none()
+        {
+            summary.error = Some(export_error(origin, &message));
+        }
         let before = recs.len() as u64;
         recs.retain(|r| window.is_none_or(|(s, e)| r.end >= s && r.start <= e));
         summary

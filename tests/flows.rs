@@ -546,6 +546,31 @@ fn bad_export_files() {
     let bad = dir.join("short_set.dat");
     std::fs::write(&bad, m).unwrap();
     check_bad_flow(&bad, "is longer than its set", "message 1");
+
+    // The same damage in a data file whose template arrives in another file:
+    // found when the held set is decoded after all inputs, and still reported.
+    let b = std::fs::read(nf("ipfix_test_mikrotik_data258")).unwrap();
+    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]) as usize;
+    let mlen = be16(2);
+    assert_eq!(mlen, b.len(), "one message");
+    assert_eq!(be16(16), 258, "one data set");
+    let mut m = b[..mlen - 4].to_vec();
+    m[2..4].copy_from_slice(&((mlen - 4) as u16).to_be_bytes());
+    m[18..20].copy_from_slice(&((be16(18) - 4) as u16).to_be_bytes());
+    let bad = dir.join("short_data258.dat");
+    std::fs::write(&bad, m).unwrap();
+    let o = run_paths(
+        &["flows", "--quiet"],
+        &[&bad, &nf("ipfix_test_mikrotik_tpl")],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("message 1: a record of template 258 is longer than its set"),
+        "{err}"
+    );
+    // The records before the damaged one are kept.
+    assert_eq!(parse_csv(&o.stdout).len(), 27);
 }
 
 /// Issue #4, bad input: CSV with missing or extra columns and a non-UTF-8 line,

@@ -80,8 +80,9 @@ impl ExportState {
     }
 
     /// Decodes the held sets of `self` with templates of `others` (earlier
-    /// inputs first). Returns the records decoded and the sets still undecodable.
-    pub fn resolve(&mut self, others: &[&ExportState]) -> (Vec<FlowRecord>, u64) {
+    /// inputs first). Returns the records decoded, the sets (or records) still
+    /// undecodable, and the malformed records found, with the first one.
+    pub fn resolve(&mut self, others: &[&ExportState]) -> Resolved {
         let mut c = Collector::default();
         let mut out = Vec::new();
         let mut left = 0;
@@ -101,8 +102,21 @@ impl ExportState {
             }
             c.data_set(&h, &mut out);
         }
-        (out, left)
+        Resolved {
+            records: out,
+            undecodable: left + c.undecodable_records,
+            errors: c.errors,
+            first_error: c.first_error,
+        }
     }
+}
+
+/// What `ExportState::resolve` decoded and could not.
+pub struct Resolved {
+    pub records: Vec<FlowRecord>,
+    pub undecodable: u64,
+    pub errors: u64,
+    pub first_error: Option<(Origin, String)>,
 }
 
 /// Template state and counters of one input.
