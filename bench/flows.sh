@@ -175,17 +175,20 @@ WORK="$OUTDIR/work-$LABEL"
 log "warming the page cache"
 cat "$DATA"/conn.log "$DATA"/flows.csv "$DATA"/*.pcap "$NFDIR"/nfcapd.* >/dev/null 2>&1
 # Measure a snapshot of the binary, so a concurrent `cargo build` cannot swap it mid-run.
-EXF_BUILT=""
+EXF_BUILT=""; EXF_ORIG="$EXF"
 if [[ -x "$EXF" ]] && "$EXF" --version 2>/dev/null | grep -q '^exfilcheck'; then
     EXF_BUILT="$(date -u -r "$EXF" '+%Y-%m-%d %H:%M UTC')"
     cp "$EXF" "$WORK/exfilcheck" && EXF="$WORK/exfilcheck"
 fi
 qD="$(printf %q "$DATA")"; qW="$(printf %q "$WORK")"; qX="$(printf %q "$EXF")"; qN="$(printf %q "$NFDIR")"
 
-declare -A FILE=([conn]=conn.log [csv]=flows.csv [v9]=netflow_v9.pcap [ipfix]=ipfix.pcap)
-declare -A FMT_LABEL=([conn]="Zeek conn.log" [csv]="nfdump CSV" [v9]="NetFlow v9 pcap" [ipfix]="IPFIX pcap")
+declare -A FILE=([conn]=conn.log [csv]=flows.csv [v9]=netflow_v9.pcap [ipfix]=ipfix.pcap [nfcapd]=nfcapd)
+declare -A FMT_LABEL=([conn]="Zeek conn.log" [csv]="nfdump CSV" [v9]="NetFlow v9 pcap" [ipfix]="IPFIX pcap"
+    [nfcapd]="nfcapd files")
 FORMATS=(conn csv v9)
 [[ "$WANT_IPFIX" == 1 && -f "$DATA/ipfix.pcap" ]] && FORMATS+=(ipfix)
+# The nfcapd files nfdump reads, read by exfilcheck too (same input for both tools).
+((NF_OK)) && FORMATS+=(nfcapd)
 recs_of() { if [[ "$1" == conn ]]; then echo "$CONNS"; else echo "$RECS"; fi; }
 
 NAMES=(); TOOLS=(); LABELS=(); CMDS=(); PREPS=(); OKS=(); CHECKS=(); NOTES=(); NRECS=(); INPUTS=()
@@ -194,8 +197,9 @@ add() { # name tool label ok-exit-codes prepare check note records input command
     NRECS+=("$8"); INPUTS+=("$9"); CMDS+=("${10}")
 }
 for f in "${FORMATS[@]}"; do
+    target="$qD/${FILE[$f]}"; [[ "$f" == nfcapd ]] && target="$qN/nfcapd.*"
     add "cat-$f" cat '`cat > /dev/null`' 0 '' '' 'read floor' "$(recs_of "$f")" "${FMT_LABEL[$f]}" \
-        "cat $qD/${FILE[$f]} > /dev/null"
+        "cat $target > /dev/null"
 done
 for f in "${FORMATS[@]}"; do
     add "ex-flows-$f" exfilcheck '`exfilcheck flows --format csv`' 0 '' '' '' "$(recs_of "$f")" "${FMT_LABEL[$f]}" \
@@ -348,7 +352,7 @@ fi
 python3 - "$DATA/meta.json" "$WORK" "${FORMATS[*]}" >"$AGREE" <<'PY'
 import json, os, sys
 meta = json.load(open(sys.argv[1])); work = sys.argv[2]; fmts = sys.argv[3].split()
-label = {'conn': 'conn.log', 'csv': 'nfdump CSV', 'v9': 'NetFlow v9', 'ipfix': 'IPFIX'}
+label = {'conn': 'conn.log', 'csv': 'nfdump CSV', 'v9': 'NetFlow v9', 'ipfix': 'IPFIX', 'nfcapd': 'nfcapd'}
 ex = {}
 for f in fmts:
     p = os.path.join(work, f'agree-{f}.txt')
@@ -413,7 +417,11 @@ ver() { "$@" 2>/dev/null | grep -v 'Running as user' | head -n 1; }
 V_EXF="exfilcheck: not built"; [[ -n "$EXF_BUILT" ]] && V_EXF="$(ver "$EXF" --version)"
 GIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 [[ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]] && GIT="$GIT+uncommitted changes"
-[[ -n "$EXF_BUILT" ]] && V_EXF="$V_EXF (git $GIT, binary built $EXF_BUILT)"
+if [[ -n "$EXF_BUILT" && "$EXF_ORIG" == "$ROOT/target/release/exfilcheck" ]]; then
+    V_EXF="$V_EXF (git $GIT, binary built $EXF_BUILT)"
+elif [[ -n "$EXF_BUILT" ]]; then # EXFILCHECK points elsewhere: this checkout's commit says nothing
+    V_EXF="$V_EXF (binary $EXF_ORIG, built $EXF_BUILT)"
+fi
 V_NFD="$(command -v nfdump >/dev/null && { nfdump -V 2>&1 | head -n 1 | sed 's/: Version: */ /' || true; } || echo 'nfdump: missing')"
 V_HF="$( ((HAVE_HF)) && ver hyperfine --version || echo 'hyperfine: missing (own timing loop)')"
 CPU="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: *//')"
