@@ -85,6 +85,28 @@ pub mod proto {
 }
 
 /// Zeek's name for an IP protocol in conn.log's `proto` column.
+/// `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, with or without `Z`) read as UTC,
+/// as nfdump and many CSV exports print times.
+pub fn parse_utc_datetime(s: &str) -> Option<Ts> {
+    let (date, time) = s.trim().split_once([' ', 'T'])?;
+    parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')))
+}
+
+/// An IP protocol as exports write it: a name (`TCP`, `udp`, `ICMP6`,
+/// `ipv6-icmp`, `GRE`, `ESP`, any case) or a number; empty is 0 (unknown).
+pub fn parse_proto(s: &str) -> Option<u8> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "tcp" => Some(proto::TCP),
+        "udp" => Some(proto::UDP),
+        "icmp" => Some(proto::ICMP),
+        "icmp6" | "icmpv6" | "ipv6-icmp" => Some(58),
+        "gre" => Some(47),
+        "esp" => Some(50),
+        "" => Some(0),
+        o => o.parse().ok(),
+    }
+}
+
 pub fn proto_name(p: u8) -> &'static str {
     match p {
         proto::TCP => "tcp",

@@ -74,24 +74,18 @@ impl Netscope {
         &self.internal
     }
 
-    /// Internal first (an internal network may overlap a non-routed one), then
-    /// non-routed, else external.
+    /// The first matching network decides; internal networks come first in the
+    /// tables (an internal network may overlap a non-routed one).
     #[inline]
     pub fn class(&self, ip: IpAddr) -> AddrClass {
         let hit = match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
-                let find = |c| self.v4.iter().any(|&(n, m, k)| k == c && a & m == n);
-                [AddrClass::Internal, AddrClass::NonRouted]
-                    .into_iter()
-                    .find(|c| find(*c))
+                self.v4.iter().find(|&&(n, m, _)| a & m == n).map(|x| x.2)
             }
             IpAddr::V6(a) => {
                 let a = u128::from(a);
-                let find = |c| self.v6.iter().any(|&(n, m, k)| k == c && a & m == n);
-                [AddrClass::Internal, AddrClass::NonRouted]
-                    .into_iter()
-                    .find(|c| find(*c))
+                self.v6.iter().find(|&&(n, m, _)| a & m == n).map(|x| x.2)
             }
         };
         hit.unwrap_or(AddrClass::External)

@@ -6,7 +6,7 @@
 //! exports that count both directions).
 
 use super::{InputSummary, PacketSink, Window};
-use crate::model::{Endpoint, FlowRecord, Ts};
+use crate::model::{Endpoint, FlowRecord, Ts, parse_proto, parse_utc_datetime};
 use std::net::IpAddr;
 
 /// The mapping keys, in the order `ColumnMap::cols` keeps them.
@@ -127,24 +127,7 @@ fn parse_time(s: &str) -> Option<Ts> {
     {
         return v.checked_mul(1_000_000);
     }
-    if let Some(t) = crate::model::parse_time(s) {
-        return Some(t);
-    }
-    let (d, t) = s.split_once([' ', 'T'])?;
-    crate::model::parse_time(&format!("{d}T{}Z", t.trim_end_matches('Z')))
-}
-
-fn proto(s: &str) -> Option<u8> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "icmp6" | "ipv6-icmp" | "icmpv6" => Some(58),
-        "gre" => Some(47),
-        "esp" => Some(50),
-        "" => Some(0),
-        o => o.parse().ok(),
-    }
+    crate::model::parse_time(s).or_else(|| parse_utc_datetime(s))
 }
 
 /// An address, also `[v6]` or with a `:port` suffix some firewalls append.
@@ -261,7 +244,9 @@ pub fn parse(
             };
             let proto = match get(5) {
                 None => 0,
-                Some(v) => proto(v).ok_or_else(|| format!("proto '{v}' is not a protocol"))?,
+                Some(v) => {
+                    parse_proto(v).ok_or_else(|| format!("proto '{v}' is not a protocol"))?
+                }
             };
             let start = start.or(end);
             Ok(FlowRecord {

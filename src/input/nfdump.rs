@@ -4,33 +4,13 @@
 //! read as UTC (nfdump prints the collector's local time; run it with TZ=UTC).
 
 use super::{InputSummary, PacketSink, Window};
-use crate::model::{Endpoint, FlowRecord, Ts};
+use crate::model::{Endpoint, FlowRecord, parse_proto, parse_utc_datetime};
 use std::net::IpAddr;
 
 /// Whether the window starts with an nfdump CSV header.
 pub fn is_nfdump_csv(w: &mut Window<'_>) -> bool {
     let _ = w.ensure(64);
     w.avail().starts_with(b"ts,te,td,sa,da,sp,dp,pr")
-}
-
-fn parse_ts(s: &str) -> Option<Ts> {
-    // "2026-11-28 10:41:44" or with ".123" milliseconds
-    let s = s.trim();
-    let (date, time) = s.split_once(' ')?;
-    let t = format!("{date}T{time}Z");
-    crate::model::parse_time(&t)
-}
-
-fn proto(s: &str) -> Option<u8> {
-    match s.trim().to_ascii_uppercase().as_str() {
-        "TCP" => Some(6),
-        "UDP" => Some(17),
-        "ICMP" => Some(1),
-        "ICMP6" | "IPV6-ICMP" => Some(58),
-        "GRE" => Some(47),
-        "ESP" => Some(50),
-        o => o.parse().ok(),
-    }
 }
 
 fn tcp_flags(s: &str) -> u8 {
@@ -98,13 +78,13 @@ pub fn parse(
         }
         let get = |k: usize| f.get(idx[k]).map(|v| v.trim());
         let rec = (|| -> Option<(FlowRecord, u64, u64)> {
-            let start = parse_ts(get(0)?)?;
-            let end = get(1).and_then(parse_ts).unwrap_or(start);
+            let start = parse_utc_datetime(get(0)?)?;
+            let end = get(1).and_then(parse_utc_datetime).unwrap_or(start);
             let sa: IpAddr = get(2)?.parse().ok()?;
             let da: IpAddr = get(3)?.parse().ok()?;
             let sp: u16 = get(4)?.parse().unwrap_or(0);
             let dp: u16 = get(5)?.parse().unwrap_or(0);
-            let pr = proto(get(6)?)?;
+            let pr = parse_proto(get(6)?)?;
             let ipkt: u64 = get(7)?.parse().ok()?;
             let ibyt: u64 = get(8)?.parse().ok()?;
             let opkt: u64 = get(9).and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -4,7 +4,7 @@
 //! Zeek's application bytes and missed_bytes.
 
 use super::{InputSummary, PacketSink, Window};
-use crate::model::{Endpoint, FlowRecord, Ts};
+use crate::model::{Endpoint, FlowRecord, Ts, parse_proto};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -23,15 +23,6 @@ pub fn is_zeek_json(w: &mut Window<'_>) -> bool {
 /// Seconds with a fraction, exactly (no float rounding: Zeek writes µs).
 fn secs(v: &str) -> Option<Ts> {
     crate::model::parse_time(v.trim())
-}
-
-fn proto(p: &str) -> u8 {
-    match p {
-        "tcp" => 6,
-        "udp" => 17,
-        "icmp" => 1,
-        _ => 0,
-    }
 }
 
 /// The conn.log fields a record is built from.
@@ -71,7 +62,7 @@ fn record<'a>(get: &dyn Fn(&str) -> Option<Cow<'a, str>>, line: u64) -> Option<F
     Some(FlowRecord {
         start,
         end: start + dur.max(0),
-        proto: get("proto").map_or(0, |p| proto(&p)),
+        proto: get("proto").and_then(|p| parse_proto(&p)).unwrap_or(0),
         src: Endpoint {
             ip: sa,
             port: num("id.orig_p").unwrap_or(0) as u16,
