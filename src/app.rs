@@ -17,6 +17,8 @@ use crate::report::{self, CaseEcho, FlowRow, Report, ToolInfo, Totals, flows_out
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Exit codes (documented in docs/exit-codes.md).
 pub mod exit {
@@ -28,6 +30,13 @@ pub mod exit {
     pub const INPUT_ERRORS: u8 = 5;
 }
 
+/// `flows` hands the flows made from export records on as they are made (so
+/// they are never all held); `analyze` keeps them.
+type StreamFn<'a> = &'a mut (dyn FnMut(&mut Vec<Flow>) + Send);
+
+/// Record flows gathered before they are handed on.
+const STREAM_BATCH: usize = 4096;
+
 struct Sink<'a> {
     table: FlowTable,
     /// Packets inside the baseline window go here instead.
@@ -35,7 +44,18 @@ struct Sink<'a> {
     weirds: Weirds,
     window: Option<(Ts, Ts)>,
     outside: u64,
-    _p: std::marker::PhantomData<&'a ()>,
+    stream: Option<StreamFn<'a>>,
+}
+
+impl Sink<'_> {
+    #[inline]
+    fn hand_on(&mut self, at_least: usize) {
+        if let Some(f) = self.stream.as_mut()
+            && self.table.record_flows_len() >= at_least
+        {
+            f(self.table.record_flows_mut());
+        }
+    }
 }
 
 impl PacketSink for Sink<'_> {
@@ -43,6 +63,7 @@ impl PacketSink for Sink<'_> {
         for r in self.table.export_message(payload, origin) {
             self.record(&r);
         }
+        self.hand_on(STREAM_BATCH);
     }
 
     fn record(&mut self, r: &crate::model::FlowRecord) {
@@ -60,6 +81,7 @@ impl PacketSink for Sink<'_> {
             return;
         }
         self.table.record(r);
+        self.hand_on(STREAM_BATCH);
     }
 
     #[inline]
@@ -82,6 +104,7 @@ impl PacketSink for Sink<'_> {
         if let Some(d) = decode::decode(p.linktype, p.data, p.origlen, &mut self.weirds) {
             self.table.packet(&d, p.ts, p.frame);
         }
+        self.hand_on(STREAM_BATCH);
     }
 }
 
@@ -96,67 +119,80 @@ fn parse_all(
     cfg.inputs
         .par_iter()
         .enumerate()
-        .map(|(i, path)| {
-            let table = || {
-                let mut t = FlowTable::new(i);
-                t.set_export_options(&cfg.export_ports, cfg.sampling);
-                t
-            };
-            let mut sink = Sink {
-                table: table(),
-                baseline: baseline.map(|w| (table(), w)),
-                weirds: Weirds::default(),
-                window,
-                outside: 0,
-                _p: std::marker::PhantomData,
-            };
-            // Archive files whose name or header shows they lie wholly outside
-            // the window are not read, and listed as skipped.
-            if let Some((s, e)) = window
-                && let Some(((fs, fe), source)) = input::timehint::span(path)
-                && (fe < s || fs > e)
-            {
-                if let InputPath::File(p) = path {
-                    inc(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0));
-                }
-                let summary = InputSummary {
-                    path: path.display(),
-                    format: "skipped".into(),
-                    skipped: Some(format!(
-                        "outside the window by its {source}: data from {} to {}",
-                        crate::model::fmt_rfc3339(fs),
-                        if fe == Ts::MAX {
-                            "open end".to_string()
-                        } else {
-                            crate::model::fmt_rfc3339(fe)
-                        }
-                    )),
-                    ..Default::default()
-                };
-                return (summary, sink.table.finish(), None);
-            }
-            let mut summary = input::read_input_with(path, &cfg.read, &mut sink, inc);
-            let out = sink.table.finish();
-            let base = sink.baseline.map(|(t, _)| t.finish());
-            summary.flow_records = summary.flow_records.max(out.records);
-            summary.records_first_ts = out.records_span.map(|x| x.0);
-            summary.records_last_ts = out.records_span.map(|x| x.1);
-            summary.export_missing = out.export_missing;
-            summary.undecodable_records = out.undecodable_records;
-            summary.sampling_interval = out.sampling.max(1);
-            summary.deterministic_sampling = out.deterministic_sampling;
-            summary.export_errors = out.export_errors;
-            if let Some((origin, message)) = &out.export_first_error
-                && summary.error.is_none()
-            {
-                summary.error = Some(export_error(*origin, message));
-            }
-            summary.weirds.merge(&sink.weirds);
-            summary.weirds.merge(&out.weirds);
-            summary.weirds.add_n("outside_window", sink.outside);
-            (summary, out, base)
-        })
+        .map(|(i, path)| parse_one(i, path, cfg, window, baseline, inc, None))
         .collect()
+}
+
+/// Reads one input into its own flow table. With `stream`, flows made from
+/// export records are handed to it as they are made (the rest at the end).
+fn parse_one(
+    i: usize,
+    path: &InputPath,
+    cfg: &InputConfig,
+    window: Option<(Ts, Ts)>,
+    baseline: Option<(Ts, Ts)>,
+    inc: &(dyn Fn(u64) + Sync),
+    stream: Option<StreamFn<'_>>,
+) -> Parsed {
+    let table = || {
+        let mut t = FlowTable::new(i);
+        t.set_export_options(&cfg.export_ports, cfg.sampling);
+        t
+    };
+    let mut sink = Sink {
+        table: table(),
+        baseline: baseline.map(|w| (table(), w)),
+        weirds: Weirds::default(),
+        window,
+        outside: 0,
+        stream,
+    };
+    // Archive files whose name or header shows they lie wholly outside
+    // the window are not read, and listed as skipped.
+    if let Some((s, e)) = window
+        && let Some(((fs, fe), source)) = input::timehint::span(path)
+        && (fe < s || fs > e)
+    {
+        if let InputPath::File(p) = path {
+            inc(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0));
+        }
+        let summary = InputSummary {
+            path: path.display(),
+            format: "skipped".into(),
+            skipped: Some(format!(
+                "outside the window by its {source}: data from {} to {}",
+                crate::model::fmt_rfc3339(fs),
+                if fe == Ts::MAX {
+                    "open end".to_string()
+                } else {
+                    crate::model::fmt_rfc3339(fe)
+                }
+            )),
+            ..Default::default()
+        };
+        return (summary, sink.table.finish(), None);
+    }
+    let mut summary = input::read_input_with(path, &cfg.read, &mut sink, inc);
+    sink.hand_on(1);
+    let out = sink.table.finish();
+    let base = sink.baseline.map(|(t, _)| t.finish());
+    summary.flow_records = summary.flow_records.max(out.records);
+    summary.records_first_ts = out.records_span.map(|x| x.0);
+    summary.records_last_ts = out.records_span.map(|x| x.1);
+    summary.export_missing = out.export_missing;
+    summary.undecodable_records = out.undecodable_records;
+    summary.sampling_interval = out.sampling.max(1);
+    summary.deterministic_sampling = out.deterministic_sampling;
+    summary.export_errors = out.export_errors;
+    if let Some((origin, message)) = &out.export_first_error
+        && summary.error.is_none()
+    {
+        summary.error = Some(export_error(*origin, message));
+    }
+    summary.weirds.merge(&sink.weirds);
+    summary.weirds.merge(&out.weirds);
+    summary.weirds.add_n("outside_window", sink.outside);
+    (summary, out, base)
 }
 
 /// A NetFlow/IPFIX decoding error as the input's error: the message number and
@@ -214,6 +250,30 @@ fn resolve_exports(results: &mut [Parsed], cfg: &InputConfig, window: Option<(Ts
     }
 }
 
+/// One line on stderr per input that failed (the report lists them too).
+fn warn_failures(inputs: &[InputSummary]) {
+    for s in inputs {
+        if let Some(e) = &s.error {
+            if e.record.is_some() && e.offset == 0 {
+                // An export datagram inside a capture: the message names the frame.
+                crate::warn_line!(
+                    "exfilcheck: {}: {}",
+                    sanitize(&s.path),
+                    sanitize(&e.message)
+                );
+            } else {
+                crate::warn_line!(
+                    "exfilcheck: {}: {} (at {}byte offset {})",
+                    sanitize(&s.path),
+                    sanitize(&e.message),
+                    if e.decompressed { "decompressed " } else { "" },
+                    e.offset
+                );
+            }
+        }
+    }
+}
+
 pub struct Analysed {
     pub inputs: Vec<InputSummary>,
     /// Per-exporter record and byte totals, with what de-duplication removed.
@@ -226,6 +286,25 @@ pub struct Analysed {
     pub baseline_flows: Vec<Flow>,
 }
 
+/// Bytes of all input files (for the progress bar).
+fn input_bytes(cfg: &InputConfig) -> u64 {
+    cfg.inputs
+        .iter()
+        .map(|p| match p {
+            InputPath::File(f) => std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
+            InputPath::Stdin => 0,
+        })
+        .sum()
+}
+
+fn thread_pool(cfg: &InputConfig) -> io::Result<rayon::ThreadPool> {
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = cfg.threads {
+        builder = builder.num_threads(n);
+    }
+    builder.build().map_err(io::Error::other)
+}
+
 /// Reads and decodes every input in parallel; results are in input order and
 /// independent of the thread count.
 /// `hash`: compute the SHA-256 of every file (the report needs it; `flows` does not).
@@ -235,21 +314,9 @@ pub fn analyse_inputs(
     baseline: Option<(Ts, Ts)>,
     hash: bool,
 ) -> io::Result<Analysed> {
-    let total: u64 = cfg
-        .inputs
-        .iter()
-        .map(|p| match p {
-            InputPath::File(f) => std::fs::metadata(f).map(|m| m.len()).unwrap_or(0),
-            InputPath::Stdin => 0,
-        })
-        .sum();
-    let progress = Progress::new(total, cfg.quiet);
+    let progress = Progress::new(input_bytes(cfg), cfg.quiet);
     let inc = |n: u64| progress.inc(n);
-    let mut builder = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = cfg.threads {
-        builder = builder.num_threads(n);
-    }
-    let pool = builder.build().map_err(io::Error::other)?;
+    let pool = thread_pool(cfg)?;
     let (hashes, results): (Vec<Option<String>>, Vec<Parsed>) = pool.install(|| {
         rayon::join(
             || {
@@ -293,26 +360,7 @@ pub fn analyse_inputs(
     let dns: Vec<_> = dns.into_iter().collect();
     flows.sort_unstable_by_key(Flow::order_key);
     let exporters = crate::flow::dedup::dedup_exporters(&mut flows, &cfg.exporter_priority);
-    for s in &inputs {
-        if let Some(e) = &s.error {
-            if e.record.is_some() && e.offset == 0 {
-                // An export datagram inside a capture: the message names the frame.
-                crate::warn_line!(
-                    "exfilcheck: {}: {}",
-                    sanitize(&s.path),
-                    sanitize(&e.message)
-                );
-            } else {
-                crate::warn_line!(
-                    "exfilcheck: {}: {} (at {}byte offset {})",
-                    sanitize(&s.path),
-                    sanitize(&e.message),
-                    if e.decompressed { "decompressed " } else { "" },
-                    e.offset
-                );
-            }
-        }
-    }
+    warn_failures(&inputs);
     baseline_flows.sort_unstable_by_key(Flow::order_key);
     Ok(Analysed {
         inputs,
@@ -324,14 +372,17 @@ pub fn analyse_inputs(
     })
 }
 
-pub fn flow_rows(a: &Analysed, cfg: &InputConfig) -> Vec<FlowRow> {
-    flow_row_iter(a, cfg).collect()
+fn input_path<'a>(inputs: &'a [InputSummary], f: &Flow) -> &'a str {
+    inputs.get(f.span.input).map_or("", |s| s.path.as_str())
 }
 
-/// The flows output rows, one at a time (`flows` writes them as they come, so
-/// the rows are never all held).
-fn flow_row_iter<'a>(a: &'a Analysed, cfg: &'a InputConfig) -> impl Iterator<Item = FlowRow> + 'a {
-    a.flows.iter().map(move |f| FlowRow {
+/// The output row of one flow.
+fn flow_row<'a>(
+    f: &'a Flow,
+    file: &'a str,
+    netscope: &attribution::netscope::Netscope,
+) -> FlowRow<'a> {
+    FlowRow {
         uid: f.uid(),
         ts: f.first_ts,
         ts_ns: f.first_ts,
@@ -342,26 +393,22 @@ fn flow_row_iter<'a>(a: &'a Analysed, cfg: &'a InputConfig) -> impl Iterator<Ite
         resp: f.resp,
         orig_stats: f.orig_stats,
         resp_stats: f.resp_stats,
-        local_orig: cfg.netscope.class(f.orig.ip) == AddrClass::Internal,
-        local_resp: cfg.netscope.class(f.resp.ip) == AddrClass::Internal,
+        local_orig: netscope.class(f.orig.ip) == AddrClass::Internal,
+        local_resp: netscope.class(f.resp.ip) == AddrClass::Internal,
         direction: f.direction,
         tunnel_parent: f.tunnel_parent.map(|(k, t)| flow_uid(&k, t)),
-        file: a
-            .inputs
-            .get(f.span.input)
-            .map(|s| s.path.clone())
-            .unwrap_or_default(),
+        file,
         first_frame: f.span.first_frame,
         last_frame: f.span.last_frame,
-        server_name: f.sni.clone().or_else(|| f.http_host.clone()),
+        server_name: f.sni.as_deref().or(f.http_host.as_deref()),
         exporter: f.export.and_then(|x| x.exporter),
         sampling: f.export.map_or(1, |x| x.sampling),
-    })
+    }
 }
 
-fn open_out(path: &std::path::Path) -> io::Result<Box<dyn Write>> {
+fn open_out(path: &std::path::Path) -> io::Result<Box<dyn Write + Send>> {
     if path.as_os_str() == "-" {
-        Ok(Box::new(BufWriter::new(io::stdout().lock())))
+        Ok(Box::new(BufWriter::new(io::stdout())))
     } else {
         Ok(Box::new(BufWriter::new(File::create(path).map_err(
             |e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())),
@@ -369,24 +416,155 @@ fn open_out(path: &std::path::Path) -> io::Result<Box<dyn Write>> {
     }
 }
 
-/// `exfilcheck flows`.
+/// Output written in input order by workers that finish out of order: the
+/// worker of the input whose turn it is writes as it goes, the others buffer
+/// (up to `BUFFER_CAP`, then wait for their turn).
+struct Ordered {
+    turn: AtomicUsize,
+    out: Mutex<(Box<dyn Write + Send>, Option<io::Error>)>,
+    cv: Condvar,
+}
+
+/// Bytes of formatted rows a worker holds before it waits for its turn.
+const BUFFER_CAP: usize = 256 << 20;
+
+impl Ordered {
+    fn lock(&self) -> MutexGuard<'_, (Box<dyn Write + Send>, Option<io::Error>)> {
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(g: &mut (Box<dyn Write + Send>, Option<io::Error>), buf: &mut Vec<u8>) {
+        if g.1.is_none()
+            && let Err(e) = g.0.write_all(buf)
+        {
+            g.1 = Some(e);
+        }
+        buf.clear();
+    }
+
+    fn wait_turn(&self, i: usize) -> MutexGuard<'_, (Box<dyn Write + Send>, Option<io::Error>)> {
+        let mut g = self.lock();
+        while self.turn.load(Ordering::Acquire) != i {
+            g = self.cv.wait(g).unwrap_or_else(PoisonError::into_inner);
+        }
+        g
+    }
+
+    /// Writes `buf` if it is input `i`'s turn, or when the buffer is full
+    /// (after waiting for the turn); otherwise keeps it.
+    fn offer(&self, i: usize, buf: &mut Vec<u8>) {
+        if self.turn.load(Ordering::Acquire) == i || buf.len() >= BUFFER_CAP {
+            let mut g = self.wait_turn(i);
+            Self::put(&mut g, buf);
+        }
+    }
+
+    /// Input `i` is done: its rest is written and the next input's turn begins.
+    fn finish(&self, i: usize, buf: &mut Vec<u8>) {
+        let mut g = self.wait_turn(i);
+        Self::put(&mut g, buf);
+        self.turn.store(i + 1, Ordering::Release);
+        drop(g);
+        self.cv.notify_all();
+    }
+}
+
+/// `exfilcheck flows`. Rows are written input by input, in the order the inputs
+/// were given: a flow export's records as they are read (never all held), then
+/// the flows of a capture by start time. Inputs are read in parallel.
 pub fn run_flows(
     cfg: &InputConfig,
     format: flows_out::FlowFormat,
     output: Option<&std::path::Path>,
 ) -> io::Result<u8> {
     // Open the output first so a bad path fails before the work.
-    let mut out = match output {
+    let out: Box<dyn Write + Send> = match output {
         Some(p) => open_out(p)?,
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
     };
-    let a = analyse_inputs(cfg, None, None, false)?;
-    // A reader that stops early (`| head`) does not hide failed inputs.
-    match flows_out::write(flow_row_iter(&a, cfg), format, &mut out).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-        r => r?,
+    let mut head = Vec::new();
+    flows_out::header(format, &mut head);
+    let ordered = Ordered {
+        turn: AtomicUsize::new(0),
+        out: Mutex::new((out, None)),
+        cv: Condvar::new(),
+    };
+    Ordered::put(&mut ordered.lock(), &mut head);
+    let total = input_bytes(cfg);
+    let progress = Progress::new(total, cfg.quiet);
+    let inc = |n: u64| progress.inc(n);
+    let pool = thread_pool(cfg)?;
+    let n = cfg.inputs.len();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Parsed>>> = Mutex::new((0..n).map(|_| None).collect());
+    let netscope = &cfg.netscope;
+    pool.scope(|sc| {
+        for _ in 0..pool.current_num_threads().min(n) {
+            sc.spawn(|_| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let path = &cfg.inputs[i];
+                    let file = path.display();
+                    let mut buf = Vec::with_capacity(1 << 20);
+                    let mut stream = |flows: &mut Vec<Flow>| {
+                        for f in flows.drain(..) {
+                            flows_out::row(&flow_row(&f, &file, netscope), format, &mut buf);
+                        }
+                        if buf.len() >= 1 << 20 {
+                            ordered.offer(i, &mut buf);
+                        }
+                    };
+                    let mut parsed = parse_one(i, path, cfg, None, None, &inc, Some(&mut stream));
+                    // What is left: the flows of a capture (sorted), records
+                    // made at the end.
+                    for f in std::mem::take(&mut parsed.1.flows) {
+                        flows_out::row(&flow_row(&f, &file, netscope), format, &mut buf);
+                        if buf.len() >= 1 << 20 {
+                            ordered.offer(i, &mut buf);
+                        }
+                    }
+                    ordered.finish(i, &mut buf);
+                    results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
+                }
+            });
+        }
+    });
+    progress.finish();
+    let mut results: Vec<Parsed> = results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect();
+    // Records that waited for another input's templates follow at the end.
+    resolve_exports(&mut results, cfg, None);
+    let mut buf = Vec::new();
+    let mut g = ordered.lock();
+    for (s, o, _) in &results {
+        for f in &o.flows {
+            flows_out::row(&flow_row(f, &s.path, netscope), format, &mut buf);
+        }
+        Ordered::put(&mut g, &mut buf);
     }
-    Ok(if a.inputs.iter().any(|s| s.error.is_some()) {
+    if g.1.is_none()
+        && let Err(e) = g.0.flush()
+    {
+        g.1 = Some(e);
+    }
+    let err = g.1.take();
+    drop(g);
+    let inputs: Vec<InputSummary> = results.into_iter().map(|r| r.0).collect();
+    warn_failures(&inputs);
+    match err {
+        // A reader that stops early (`| head`) does not hide failed inputs.
+        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Some(e) => return Err(e),
+        None => {}
+    }
+    Ok(if inputs.iter().any(|s| s.error.is_some()) {
         exit::INPUT_ERRORS
     } else {
         0
@@ -468,11 +646,6 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     };
     let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings, &cfg.allow);
     let verdict = assessment.verdict;
-    let rows = if cfg.csv.is_some() {
-        flow_rows(&a, &cfg.input)
-    } else {
-        Vec::new()
-    };
     let totals = Totals {
         outbound: ledger.total_out,
         inbound: ledger.total_in,
@@ -529,6 +702,11 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         ignore_pipe(report::json::write(&report, out).and_then(|()| out.flush()))?;
     }
     if let Some(dir) = &cfg.csv {
+        let rows: Vec<FlowRow<'_>> = a
+            .flows
+            .iter()
+            .map(|f| flow_row(f, input_path(&report.inputs, f), &cfg.input.netscope))
+            .collect();
         report::csv_out::write(&report, &rows, dir)?;
     }
     if !cfg.input.quiet {

@@ -324,12 +324,41 @@ impl Flow {
     }
 
     /// A deterministic identifier (hex of a 64-bit FNV-1a hash of key and start).
-    pub fn uid(&self) -> String {
+    pub fn uid(&self) -> FlowUid {
         flow_uid(&self.key, self.first_ts)
     }
 }
 
-pub fn flow_uid(key: &FlowKey, first_ts: Ts) -> String {
+/// A flow's identifier: `F` and 16 hex digits (see [`flow_uid`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowUid(pub u64);
+
+impl fmt::Display for FlowUid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "F{:016x}", self.0)
+    }
+}
+
+impl FlowUid {
+    /// The identifier's 17 bytes, without formatting machinery.
+    pub fn bytes(self) -> [u8; 17] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'F'; 17];
+        for (i, o) in out[1..].iter_mut().enumerate() {
+            *o = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
+}
+
+impl Serialize for FlowUid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.bytes();
+        s.serialize_str(std::str::from_utf8(&b).unwrap_or_default())
+    }
+}
+
+pub fn flow_uid(key: &FlowKey, first_ts: Ts) -> FlowUid {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for b in bytes {
@@ -346,7 +375,7 @@ pub fn flow_uid(key: &FlowKey, first_ts: Ts) -> String {
         feed(&ep.port.to_be_bytes());
     }
     feed(&first_ts.to_be_bytes());
-    format!("F{h:016x}")
+    FlowUid(h)
 }
 
 /// One unidirectional flow record from an export (NetFlow v9, IPFIX, nfdump CSV):

@@ -298,6 +298,16 @@ impl FlowTable {
         self.record_flows.push(record_to_flow(r, self.input));
     }
 
+    /// Flows made from export records so far (`flows` takes them as they come).
+    #[inline]
+    pub fn record_flows_len(&self) -> usize {
+        self.record_flows.len()
+    }
+
+    pub fn record_flows_mut(&mut self) -> &mut Vec<Flow> {
+        &mut self.record_flows
+    }
+
     /// UDP ports whose datagrams are NetFlow/IPFIX exports (default: `PORTS`),
     /// and the sampling interval of records that announce none (`--sampling`).
     pub fn set_export_options(&mut self, ports: &[u16], default_sampling: u32) {

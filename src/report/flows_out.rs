@@ -3,7 +3,6 @@
 
 use super::FlowRow;
 use crate::diag::{csv_text, sanitize};
-use crate::model::{fmt_epoch, fmt_secs};
 use std::io::Write;
 
 pub const COLUMNS: [&str; 27] = [
@@ -49,44 +48,124 @@ pub enum FlowFormat {
     Json,
 }
 
-fn cells(r: &FlowRow, csv: bool) -> [String; 27] {
-    let b = |v: bool| if v { "T" } else { "F" }.to_string();
-    let text = |s: &str| {
-        if csv {
-            csv_text(s).into_owned()
-        } else {
-            sanitize(s).replace(['\t', '\n'], " ")
-        }
+/// Formats the cells of one row straight into `out` (no per-cell strings: this
+/// runs once per flow record, millions of times on flow archives). Text cells
+/// are escaped: CSV cells against formula injection and quoted when they hold
+/// a comma or quote (as the csv crate does), TSV cells with tabs and line breaks
+/// replaced, as the Zeek log format requires.
+fn cells(r: &FlowRow<'_>, csv: bool, out: &mut Vec<u8>) {
+    let sep = if csv { b',' } else { b'\t' };
+    let mut int = itoa::Buffer::new();
+    let mut num = |out: &mut Vec<u8>, v: u64| {
+        out.extend_from_slice(int.format(v).as_bytes());
+        out.push(sep);
     };
-    [
-        fmt_epoch(r.ts_ns),
-        fmt_secs(r.duration_ns),
-        r.proto.to_string(),
-        r.orig.ip.to_string(),
-        r.orig.port.to_string(),
-        r.resp.ip.to_string(),
-        r.resp.port.to_string(),
-        r.orig_stats.pkts.to_string(),
-        r.orig_stats.ip_bytes.to_string(),
-        r.resp_stats.pkts.to_string(),
-        r.resp_stats.ip_bytes.to_string(),
-        r.orig_stats.bytes.to_string(),
-        r.resp_stats.bytes.to_string(),
-        (r.orig_stats.missed_bytes + r.resp_stats.missed_bytes).to_string(),
-        b(r.local_orig),
-        b(r.local_resp),
-        r.orig_stats.payload_bytes.to_string(),
-        r.resp_stats.payload_bytes.to_string(),
-        r.direction.as_str().to_string(),
-        r.tunnel_parent.clone().unwrap_or_else(|| "-".into()),
-        text(&r.file),
-        r.first_frame.to_string(),
-        r.last_frame.to_string(),
-        r.uid.clone(),
-        r.server_name.as_deref().map_or_else(|| "-".into(), text),
-        r.exporter.map_or_else(|| "-".into(), |e| e.to_string()),
-        r.sampling.to_string(),
-    ]
+    epoch(out, r.ts_ns);
+    out.push(sep);
+    epoch(out, r.duration_ns);
+    out.push(sep);
+    out.extend_from_slice(r.proto.as_bytes());
+    out.push(sep);
+    ip(out, r.orig.ip);
+    out.push(sep);
+    num(out, u64::from(r.orig.port));
+    ip(out, r.resp.ip);
+    out.push(sep);
+    num(out, u64::from(r.resp.port));
+    num(out, r.orig_stats.pkts);
+    num(out, r.orig_stats.ip_bytes);
+    num(out, r.resp_stats.pkts);
+    num(out, r.resp_stats.ip_bytes);
+    num(out, r.orig_stats.bytes);
+    num(out, r.resp_stats.bytes);
+    num(out, r.orig_stats.missed_bytes + r.resp_stats.missed_bytes);
+    for v in [r.local_orig, r.local_resp] {
+        out.push(if v { b'T' } else { b'F' });
+        out.push(sep);
+    }
+    num(out, r.orig_stats.payload_bytes);
+    num(out, r.resp_stats.payload_bytes);
+    out.extend_from_slice(r.direction.as_str().as_bytes());
+    out.push(sep);
+    match r.tunnel_parent {
+        Some(u) => out.extend_from_slice(&u.bytes()),
+        None => out.push(b'-'),
+    }
+    out.push(sep);
+    text(out, r.file, csv);
+    out.push(sep);
+    num(out, r.first_frame);
+    num(out, r.last_frame);
+    out.extend_from_slice(&r.uid.bytes());
+    out.push(sep);
+    match r.server_name {
+        Some(n) => text(out, n, csv),
+        None => out.push(b'-'),
+    }
+    out.push(sep);
+    match r.exporter {
+        Some(e) => ip(out, e),
+        None => out.push(b'-'),
+    }
+    out.push(sep);
+    out.extend_from_slice(int.format(r.sampling).as_bytes());
+    out.push(b'\n');
+}
+
+/// Seconds with six decimals, as `model::fmt_epoch`.
+fn epoch(out: &mut Vec<u8>, ns: i64) {
+    let secs = ns.div_euclid(crate::model::NS_PER_SEC);
+    let us = ns.rem_euclid(crate::model::NS_PER_SEC) / 1000;
+    out.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+    out.push(b'.');
+    let mut frac = [b'0'; 6];
+    let mut v = us;
+    for d in frac.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&frac);
+}
+
+fn ip(out: &mut Vec<u8>, a: std::net::IpAddr) {
+    match a {
+        std::net::IpAddr::V4(v4) => {
+            let mut b = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(b.format(o).as_bytes());
+            }
+        }
+        std::net::IpAddr::V6(_) => {
+            let _ = write!(out, "{a}");
+        }
+    }
+}
+
+fn text(out: &mut Vec<u8>, s: &str, csv: bool) {
+    if csv {
+        let t = csv_text(s);
+        if t.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+            out.push(b'"');
+            for b in t.bytes() {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(t.as_bytes());
+        }
+    } else {
+        let t = sanitize(s);
+        out.extend(
+            t.bytes()
+                .map(|b| if b == b'\t' || b == b'\n' { b' ' } else { b }),
+        );
+    }
 }
 
 /// Unwraps the I/O error inside a csv error, so a broken pipe stays a broken pipe.
@@ -97,45 +176,52 @@ pub fn csv_io(e: csv::Error) -> std::io::Error {
     }
 }
 
-pub fn write<'r, R>(rows: R, fmt: FlowFormat, out: &mut dyn Write) -> std::io::Result<()>
-where
-    R: IntoIterator,
-    R::Item: std::borrow::Borrow<FlowRow> + 'r,
-{
-    use std::borrow::Borrow;
+/// The header of a flows output: the CSV column line, or Zeek's ASCII log header.
+pub fn header(fmt: FlowFormat, out: &mut Vec<u8>) {
     match fmt {
         FlowFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record(COLUMNS).map_err(csv_io)?;
-            for r in rows {
-                w.write_record(cells(r.borrow(), true)).map_err(csv_io)?;
-            }
-            w.flush()?;
+            out.extend_from_slice(COLUMNS.join(",").as_bytes());
+            out.push(b'\n');
         }
         FlowFormat::Tsv => {
             // Zeek's ASCII log header, so zeek-cut and friends read it.
-            writeln!(out, "#separator \\x09")?;
-            writeln!(out, "#set_separator\t,")?;
-            writeln!(out, "#empty_field\t(empty)")?;
-            writeln!(out, "#unset_field\t-")?;
-            writeln!(out, "#path\tconn")?;
-            writeln!(out, "#fields\t{}", COLUMNS.join("\t"))?;
-            writeln!(out, "#types\t{}", TYPES.join("\t"))?;
-            for r in rows {
-                writeln!(out, "{}", cells(r.borrow(), false).join("\t"))?;
-            }
+            out.extend_from_slice(b"#separator \\x09\n#set_separator\t,\n");
+            out.extend_from_slice(b"#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n");
+            let _ = writeln!(out, "#fields\t{}", COLUMNS.join("\t"));
+            let _ = writeln!(out, "#types\t{}", TYPES.join("\t"));
         }
+        FlowFormat::Json => {}
+    }
+}
+
+/// One row, appended to `out`.
+pub fn row(r: &FlowRow<'_>, fmt: FlowFormat, out: &mut Vec<u8>) {
+    match fmt {
+        FlowFormat::Csv => cells(r, true, out),
+        FlowFormat::Tsv => cells(r, false, out),
         FlowFormat::Json => {
-            for r in rows {
-                serde_json::to_writer(&mut *out, r.borrow()).map_err(|e| {
-                    match e.io_error_kind() {
-                        Some(kind) => std::io::Error::new(kind, e),
-                        None => std::io::Error::other(e),
-                    }
-                })?;
-                out.write_all(b"\n")?;
-            }
+            // Serialising plain data into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, r);
+            out.push(b'\n');
         }
     }
+}
+
+pub fn write<'r, R>(rows: R, fmt: FlowFormat, out: &mut dyn Write) -> std::io::Result<()>
+where
+    R: IntoIterator,
+    R::Item: std::borrow::Borrow<FlowRow<'r>>,
+{
+    use std::borrow::Borrow;
+    let mut buf = Vec::with_capacity(1 << 16);
+    header(fmt, &mut buf);
+    for r in rows {
+        row(r.borrow(), fmt, &mut buf);
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
     out.flush()
 }

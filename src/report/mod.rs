@@ -11,7 +11,7 @@ use crate::attribution::Ledger;
 use crate::detect::Finding;
 use crate::evidence::Assessment;
 use crate::input::InputSummary;
-use crate::model::{DirStats, DirectionReason, Endpoint, Ts};
+use crate::model::{DirStats, DirectionReason, Endpoint, FlowUid, Ts};
 use serde::Serialize;
 
 /// Bumped when a field changes meaning or disappears; additions keep it.
@@ -56,10 +56,11 @@ pub struct Totals {
     pub internal_hosts_seen: u64,
 }
 
-/// One row of `exfilcheck flows` and of flows.csv.
+/// One row of `exfilcheck flows` and of flows.csv. Borrows its text from the
+/// flow and the input list, so a row costs no allocation.
 #[derive(Clone, Debug, Serialize)]
-pub struct FlowRow {
-    pub uid: String,
+pub struct FlowRow<'a> {
+    pub uid: FlowUid,
     #[serde(serialize_with = "crate::model::ser_ts")]
     pub ts: Ts,
     pub ts_ns: Ts,
@@ -73,11 +74,11 @@ pub struct FlowRow {
     pub local_orig: bool,
     pub local_resp: bool,
     pub direction: DirectionReason,
-    pub tunnel_parent: Option<String>,
-    pub file: String,
+    pub tunnel_parent: Option<FlowUid>,
+    pub file: &'a str,
     pub first_frame: u64,
     pub last_frame: u64,
-    pub server_name: Option<String>,
+    pub server_name: Option<&'a str>,
     /// Flows from export records: the exporter, and the sampling interval the
     /// counts were scaled by (1 = unsampled, and for captures).
     pub exporter: Option<std::net::IpAddr>,
