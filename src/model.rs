@@ -88,22 +88,101 @@ pub mod proto {
 /// `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, with or without `Z`) read as UTC,
 /// as nfdump and many CSV exports print times.
 pub fn parse_utc_datetime(s: &str) -> Option<Ts> {
-    let (date, time) = s.trim().split_once([' ', 'T'])?;
+    let s = s.trim();
+    if let Some(t) = fast_datetime(s.as_bytes()) {
+        return Some(t);
+    }
+    let (date, time) = s.split_once([' ', 'T'])?;
     parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')))
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (space or `T`, optional `Z`) without the
+/// general parser: flow exports carry millions of these. `None` for anything
+/// else, which the general parser then reads (or rejects).
+fn fast_datetime(b: &[u8]) -> Option<Ts> {
+    let b = b.strip_suffix(b"Z").unwrap_or(b);
+    if b.len() < 19 || !matches!(b[10], b' ' | b'T') || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |a, d| {
+            d.is_ascii_digit().then(|| a * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (h, mi, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > mdays[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let mut ns = 0i64;
+    if b.len() > 19 {
+        let frac = &b[20..];
+        if b[19] != b'.'
+            || frac.is_empty()
+            || frac.len() > 9
+            || !frac.iter().all(u8::is_ascii_digit)
+        {
+            return None;
+        }
+        for i in 0..9 {
+            ns = ns * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+        }
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60 * NS_PER_SEC + sec * NS_PER_SEC + ns)
 }
 
 /// An IP protocol as exports write it: a name (`TCP`, `udp`, `ICMP6`,
 /// `ipv6-icmp`, `GRE`, `ESP`, any case) or a number; empty is 0 (unknown).
 pub fn parse_proto(s: &str) -> Option<u8> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "tcp" => Some(proto::TCP),
-        "udp" => Some(proto::UDP),
-        "icmp" => Some(proto::ICMP),
-        "icmp6" | "icmpv6" | "ipv6-icmp" => Some(58),
-        "gre" => Some(47),
-        "esp" => Some(50),
-        "" => Some(0),
-        o => o.parse().ok(),
+    const NAMES: [(&str, u8); 8] = [
+        ("tcp", proto::TCP),
+        ("udp", proto::UDP),
+        ("icmp", proto::ICMP),
+        ("icmp6", 58),
+        ("icmpv6", 58),
+        ("ipv6-icmp", 58),
+        ("gre", 47),
+        ("esp", 50),
+    ];
+    let s = s.trim();
+    if s.is_empty() {
+        return Some(0);
+    }
+    match NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+        Some(&(_, p)) => Some(p),
+        None => s.parse().ok(),
     }
 }
 
@@ -444,6 +523,37 @@ pub fn ser_ts_opt<S: serde::Serializer>(ts: &Option<Ts>, s: S) -> Result<S::Ok, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_datetime_equals_the_general_parser() {
+        for s in [
+            "2026-11-27 00:00:00",
+            "2026-11-27 00:00:01.601",
+            "2024-02-29T23:59:59.123456789",
+            "1970-01-01 00:00:00Z",
+            "1969-12-31 23:59:59.5",
+            "2000-03-01 12:34:56",
+            "2100-02-28 01:02:03.000001",
+        ] {
+            let (date, time) = s.split_once([' ', 'T']).unwrap();
+            let general = parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')));
+            assert_eq!(fast_datetime(s.as_bytes()), general, "{s}");
+            assert!(general.is_some(), "{s}");
+        }
+        for s in [
+            "2025-02-29 00:00:00",
+            "2026-13-01 00:00:00",
+            "2026-11-27 24:00:00",
+            "2026-11-27",
+        ] {
+            assert_eq!(fast_datetime(s.as_bytes()), None, "{s}");
+        }
+        assert_eq!(parse_proto("TCP"), Some(6));
+        assert_eq!(parse_proto(" Ipv6-ICMP "), Some(58));
+        assert_eq!(parse_proto("132"), Some(132));
+        assert_eq!(parse_proto(""), Some(0));
+        assert_eq!(parse_proto("sctp"), None);
+    }
 
     #[test]
     fn epoch_and_rfc3339() {

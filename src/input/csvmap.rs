@@ -184,13 +184,14 @@ pub fn parse(
     let mut f = Vec::with_capacity(ncols);
     let mut line_no = 1u64;
     let mut untimed = 0u64;
+    let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if text.trim().is_empty() {
             continue;
         }
         let bad = |sum: &mut InputSummary, why: String| {
-            sum.bad_record(off, w.is_stream(), format!("line {line_no}: {why}"));
+            sum.bad_record(off, stream, format!("line {line_no}: {why}"));
         };
         if text.contains('\u{fffd}') {
             bad(sum, "not UTF-8".into());

@@ -20,6 +20,7 @@ use crate::diag::Weirds;
 use crate::model::Ts;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read};
@@ -305,6 +306,9 @@ pub fn detect_compression(head: &[u8]) -> Compression {
     }
 }
 
+/// A text line and the offset it starts at.
+pub type Line<'l> = (u64, Cow<'l, str>);
+
 /// A view of the input bytes: the whole mapped file, or a bounded sliding
 /// buffer over a stream. Offsets are absolute from the start of the (decompressed)
 /// data.
@@ -407,24 +411,44 @@ impl<'a> Window<'a> {
 
     /// The next text line (without `\n` / `\r\n`) and the offset it starts at;
     /// `Ok(None)` at the end. A line longer than 64 KiB is an error at its offset.
-    pub fn next_line(&mut self) -> Result<Option<(u64, String)>, (u64, String)> {
+    /// Valid UTF-8 is borrowed; other bytes become U+FFFD (the callers report
+    /// such a line as not UTF-8).
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>, (u64, String)> {
         const MAX_LINE: usize = 1 << 16;
         let off = self.offset();
-        let _ = self.ensure(MAX_LINE);
+        if !matches!(self, Window::Slice { .. }) {
+            let _ = self.ensure(MAX_LINE);
+        }
         let avail = self.avail();
         if avail.is_empty() {
             return Ok(None);
         }
-        let (line, used) = match avail.iter().position(|c| *c == b'\n') {
-            Some(p) => (&avail[..p], p + 1),
-            None if avail.len() < MAX_LINE => (avail, avail.len()),
+        let (mut len, used) = match memchr::memchr(b'\n', avail) {
+            Some(p) => (p, p + 1),
+            None if avail.len() < MAX_LINE => (avail.len(), avail.len()),
             None => return Err((off, format!("line longer than {MAX_LINE} bytes"))),
         };
-        let text = String::from_utf8_lossy(line)
-            .trim_end_matches('\r')
-            .to_string();
         self.consume(used);
-        Ok(Some((off, text)))
+        let line = self.consumed(used);
+        while len > 0 && line[len - 1] == b'\r' {
+            len -= 1;
+        }
+        let line = &line[..len];
+        Ok(Some((
+            off,
+            match std::str::from_utf8(line) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => Cow::Owned(String::from_utf8_lossy(line).into_owned()),
+            },
+        )))
+    }
+
+    /// The `n` bytes just consumed (still in the buffer until the next `ensure`).
+    fn consumed(&self, n: usize) -> &[u8] {
+        match self {
+            Window::Slice { data, pos } => &data[*pos - n..*pos],
+            Window::Stream { buf, start, .. } => &buf[*start - n..*start],
+        }
     }
 
     #[inline]
@@ -434,6 +458,19 @@ impl<'a> Window<'a> {
             Window::Stream { start, .. } => *start += n,
         }
     }
+}
+
+/// The byte ranges of the `sep`-separated fields of a line, into `spans`
+/// (reused by the caller: no allocation per line).
+#[inline]
+pub(crate) fn split_spans(text: &str, sep: u8, spans: &mut Vec<(usize, usize)>) {
+    spans.clear();
+    let mut at = 0;
+    for i in memchr::memchr_iter(sep, text.as_bytes()) {
+        spans.push((at, i));
+        at = i + 1;
+    }
+    spans.push((at, text.len()));
 }
 
 /// SHA-256 as lower-case hex.

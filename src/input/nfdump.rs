@@ -43,6 +43,9 @@ pub fn parse(
         "ts", "te", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt", "opkt", "obyt", "flg", "ra",
     ];
     let mut line_no = 0u64;
+    // Field boundaries of the current line (reused: no allocation per line).
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if line_no == 1 {
@@ -64,19 +67,22 @@ pub fn parse(
             return Ok(());
         }
         if text.contains('\u{fffd}') {
-            sum.bad_record(off, w.is_stream(), format!("line {line_no}: not UTF-8"));
+            sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
             continue;
         }
-        let f: Vec<&str> = text.split(',').collect();
-        if f.len() != ncols {
+        super::split_spans(&text, b',', &mut spans);
+        if spans.len() != ncols {
             sum.bad_record(
                 off,
-                w.is_stream(),
-                format!("line {line_no}: {} fields, the header has {ncols}", f.len()),
+                stream,
+                format!(
+                    "line {line_no}: {} fields, the header has {ncols}",
+                    spans.len()
+                ),
             );
             continue;
         }
-        let get = |k: usize| f.get(idx[k]).map(|v| v.trim());
+        let get = |k: usize| spans.get(idx[k]).map(|&(a, b)| text[a..b].trim());
         let rec = (|| -> Option<(FlowRecord, u64, u64)> {
             let start = parse_utc_datetime(get(0)?)?;
             let end = get(1).and_then(parse_utc_datetime).unwrap_or(start);
@@ -115,7 +121,7 @@ pub fn parse(
         let Some((r, opkt, obyt)) = rec else {
             sum.bad_record(
                 off,
-                w.is_stream(),
+                stream,
                 format!("line {line_no}: not an nfdump CSV record"),
             );
             continue;

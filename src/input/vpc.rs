@@ -56,6 +56,7 @@ pub fn parse(
 ) -> Result<(), (u64, String)> {
     let mut fields: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
     let mut line_no = 0u64;
+    let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if text.is_empty() {
@@ -124,7 +125,7 @@ pub fn parse(
             }
             None => sum.bad_record(
                 off,
-                w.is_stream(),
+                stream,
                 format!("line {line_no}: not a VPC flow log record"),
             ),
         }
