@@ -61,12 +61,12 @@ impl Sink<'_> {
 impl PacketSink for Sink<'_> {
     fn export(&mut self, payload: &[u8], origin: crate::model::Origin) {
         for r in self.table.export_message(payload, origin) {
-            self.record(&r);
+            self.record(r);
         }
         self.hand_on(STREAM_BATCH);
     }
 
-    fn record(&mut self, r: &crate::model::FlowRecord) {
+    fn record(&mut self, r: crate::model::FlowRecord) {
         if let Some((table, (s, e))) = self.baseline.as_mut()
             && r.start >= *s
             && r.start <= *e
@@ -508,25 +508,45 @@ pub fn run_flows(
                     }
                     let path = &cfg.inputs[i];
                     let file = path.display();
-                    let mut buf = Vec::with_capacity(1 << 20);
-                    let mut stream = |flows: &mut Vec<Flow>| {
-                        for f in flows.drain(..) {
-                            flows_out::row(&flow_row(&f, &file, netscope), format, &mut buf);
-                        }
-                        if buf.len() >= 1 << 20 {
-                            ordered.offer(i, &mut buf);
-                        }
-                    };
-                    let mut parsed = parse_one(i, path, cfg, None, None, &inc, Some(&mut stream));
-                    // What is left: the flows of a capture (sorted), records
-                    // made at the end.
-                    for f in std::mem::take(&mut parsed.1.flows) {
-                        flows_out::row(&flow_row(&f, &file, netscope), format, &mut buf);
-                        if buf.len() >= 1 << 20 {
-                            ordered.offer(i, &mut buf);
-                        }
-                    }
-                    ordered.finish(i, &mut buf);
+                    // Two stages: this thread reads and decodes, a second one
+                    // formats the rows (batches of flows go over a channel and
+                    // come back empty to be refilled).
+                    let parsed = std::thread::scope(|ts| {
+                        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
+                        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Flow>>();
+                        let fmt_file = &file;
+                        let ordered = &ordered;
+                        let formatter = ts.spawn(move || {
+                            let mut w = flows_out::RowWriter::new(format);
+                            let mut buf = Vec::with_capacity(2 << 20);
+                            for mut batch in rx {
+                                for f in batch.drain(..) {
+                                    w.row(&flow_row(&f, fmt_file, netscope), &mut buf);
+                                }
+                                let _ = back_tx.send(batch);
+                                if buf.len() >= 1 << 20 {
+                                    ordered.offer(i, &mut buf);
+                                }
+                            }
+                            buf
+                        });
+                        let batch_tx = tx.clone();
+                        let mut stream = move |flows: &mut Vec<Flow>| {
+                            let empty = back_rx
+                                .try_recv()
+                                .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
+                            let _ = batch_tx.send(std::mem::replace(flows, empty));
+                        };
+                        let mut parsed =
+                            parse_one(i, path, cfg, None, None, &inc, Some(&mut stream));
+                        drop(stream);
+                        // What is left: the flows of a capture (sorted by start).
+                        let _ = tx.send(std::mem::take(&mut parsed.1.flows));
+                        drop(tx);
+                        let mut buf = formatter.join().unwrap_or_default();
+                        ordered.finish(i, &mut buf);
+                        parsed
+                    });
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
             });
@@ -543,9 +563,10 @@ pub fn run_flows(
     resolve_exports(&mut results, cfg, None);
     let mut buf = Vec::new();
     let mut g = ordered.lock();
+    let mut w = flows_out::RowWriter::new(format);
     for (s, o, _) in &results {
         for f in &o.flows {
-            flows_out::row(&flow_row(f, &s.path, netscope), format, &mut buf);
+            w.row(&flow_row(f, &s.path, netscope), &mut buf);
         }
         Ordered::put(&mut g, &mut buf);
     }

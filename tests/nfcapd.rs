@@ -404,8 +404,8 @@ fn v1_file() -> Vec<u8> {
 struct Records(Vec<FlowRecord>);
 impl PacketSink for Records {
     fn packet(&mut self, _p: &RawPacket<'_>) {}
-    fn record(&mut self, r: &FlowRecord) {
-        self.0.push(r.clone());
+    fn record(&mut self, r: FlowRecord) {
+        self.0.push(r);
     }
 }
 

@@ -280,12 +280,8 @@ impl FlowTable {
     }
 
     /// A flow record from an export (nfdump CSV, or decoded from NetFlow/IPFIX).
-    pub fn record(&mut self, r: &FlowRecord) {
-        self.take_record(r.clone());
-    }
-
     /// An export record becomes its flow at once: the record itself is not kept.
-    fn take_record(&mut self, mut r: FlowRecord) {
+    pub fn record(&mut self, mut r: FlowRecord) {
         if r.sampling <= 1 {
             r.sampling = self.default_sampling;
         }
@@ -479,7 +475,7 @@ impl FlowTable {
                     .message(p.src, true, payload, origin, &mut recs);
                 recs.extend(self.collector.take_pending());
                 for r in recs {
-                    self.take_record(r);
+                    self.record(r);
                 }
                 let f = &mut self.flows[idx];
                 f.export_only = Some(f.export_only.unwrap_or(true));

@@ -280,7 +280,7 @@ pub fn parse(
                     untimed += 1;
                 }
                 sum.flow_records += 1;
-                sink.record(&r);
+                sink.record(r);
             }
             Err(why) => bad(sum, why),
         }

@@ -48,7 +48,7 @@ pub struct RawPacket<'a> {
 pub trait PacketSink {
     fn packet(&mut self, p: &RawPacket<'_>);
     /// A flow record from a text flow export (nfdump CSV).
-    fn record(&mut self, _r: &crate::model::FlowRecord) {}
+    fn record(&mut self, _r: crate::model::FlowRecord) {}
     /// One NetFlow/IPFIX message from an export file (no capture framing).
     fn export(&mut self, _payload: &[u8], _origin: crate::model::Origin) {}
 }

@@ -451,7 +451,7 @@ impl Reader {
                     match got {
                         Ok(r) => {
                             sum.flow_records += 1;
-                            sink.record(&r);
+                            sink.record(r);
                         }
                         Err(m) => sum.bad_record(
                             off,

@@ -127,7 +127,6 @@ pub fn parse(
             continue;
         };
         sum.flow_records += 1;
-        sink.record(&r);
         if obyt > 0 || opkt > 0 {
             let back = FlowRecord {
                 src: r.dst,
@@ -136,7 +135,10 @@ pub fn parse(
                 bytes: obyt,
                 ..r.clone()
             };
-            sink.record(&back);
+            sink.record(r);
+            sink.record(back);
+        } else {
+            sink.record(r);
         }
     }
     Ok(())

@@ -121,7 +121,7 @@ pub fn parse(
         match rec {
             Some(r) => {
                 sum.flow_records += 1;
-                sink.record(&r);
+                sink.record(r);
             }
             None => sum.bad_record(
                 off,

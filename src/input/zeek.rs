@@ -237,7 +237,7 @@ pub fn parse(
         match rec {
             Some(r) => {
                 sum.flow_records += 1;
-                sink.record(&r);
+                sink.record(r);
             }
             None => bad(sum, off, line_no, stream),
         }

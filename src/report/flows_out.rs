@@ -53,7 +53,7 @@ pub enum FlowFormat {
 /// are escaped: CSV cells against formula injection and quoted when they hold
 /// a comma or quote (as the csv crate does), TSV cells with tabs and line breaks
 /// replaced, as the Zeek log format requires.
-fn cells(r: &FlowRow<'_>, csv: bool, out: &mut Vec<u8>) {
+fn cells(r: &FlowRow<'_>, csv: bool, file_cell: &[u8], out: &mut Vec<u8>) {
     let sep = if csv { b',' } else { b'\t' };
     let mut int = itoa::Buffer::new();
     let mut num = |out: &mut Vec<u8>, v: u64| {
@@ -92,7 +92,7 @@ fn cells(r: &FlowRow<'_>, csv: bool, out: &mut Vec<u8>) {
         None => out.push(b'-'),
     }
     out.push(sep);
-    text(out, r.file, csv);
+    out.extend_from_slice(file_cell);
     out.push(sep);
     num(out, r.first_frame);
     num(out, r.last_frame);
@@ -130,13 +130,25 @@ fn epoch(out: &mut Vec<u8>, ns: i64) {
 fn ip(out: &mut Vec<u8>, a: std::net::IpAddr) {
     match a {
         std::net::IpAddr::V4(v4) => {
-            let mut b = itoa::Buffer::new();
+            let mut b = [0u8; 15];
+            let mut n = 0;
             for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    b[n] = b'.';
+                    n += 1;
                 }
-                out.extend_from_slice(b.format(o).as_bytes());
+                if o >= 100 {
+                    b[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    b[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                b[n] = b'0' + o % 10;
+                n += 1;
             }
+            out.extend_from_slice(&b[..n]);
         }
         std::net::IpAddr::V6(_) => {
             let _ = write!(out, "{a}");
@@ -194,15 +206,45 @@ pub fn header(fmt: FlowFormat, out: &mut Vec<u8>) {
     }
 }
 
-/// One row, appended to `out`.
-pub fn row(r: &FlowRow<'_>, fmt: FlowFormat, out: &mut Vec<u8>) {
-    match fmt {
-        FlowFormat::Csv => cells(r, true, out),
-        FlowFormat::Tsv => cells(r, false, out),
-        FlowFormat::Json => {
-            // Serialising plain data into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, r);
-            out.push(b'\n');
+/// Formats rows; keeps the escaped file cell of the last row (rows come in
+/// runs from one file, and escaping it per row would cost more than the row).
+pub struct RowWriter {
+    fmt: FlowFormat,
+    file: String,
+    file_cell: Vec<u8>,
+}
+
+impl RowWriter {
+    pub fn new(fmt: FlowFormat) -> Self {
+        let mut w = RowWriter {
+            fmt,
+            file: String::new(),
+            file_cell: Vec::new(),
+        };
+        w.set_file("");
+        w
+    }
+
+    fn set_file(&mut self, file: &str) {
+        self.file = file.to_string();
+        self.file_cell.clear();
+        text(&mut self.file_cell, file, self.fmt == FlowFormat::Csv);
+    }
+
+    /// One row, appended to `out`.
+    pub fn row(&mut self, r: &FlowRow<'_>, out: &mut Vec<u8>) {
+        match self.fmt {
+            FlowFormat::Csv | FlowFormat::Tsv => {
+                if r.file != self.file {
+                    self.set_file(r.file);
+                }
+                cells(r, self.fmt == FlowFormat::Csv, &self.file_cell, out);
+            }
+            FlowFormat::Json => {
+                // Serialising plain data into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, r);
+                out.push(b'\n');
+            }
         }
     }
 }
@@ -215,8 +257,9 @@ where
     use std::borrow::Borrow;
     let mut buf = Vec::with_capacity(1 << 16);
     header(fmt, &mut buf);
+    let mut w = RowWriter::new(fmt);
     for r in rows {
-        row(r.borrow(), fmt, &mut buf);
+        w.row(r.borrow(), &mut buf);
         if buf.len() >= 1 << 16 {
             out.write_all(&buf)?;
             buf.clear();
