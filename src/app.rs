@@ -520,9 +520,10 @@ pub fn run_flows(
                             let mut w = flows_out::RowWriter::new(format);
                             let mut buf = Vec::with_capacity(2 << 20);
                             for mut batch in rx {
-                                for f in batch.drain(..) {
-                                    w.row(&flow_row(&f, fmt_file, netscope), &mut buf);
+                                for f in &batch {
+                                    w.row(&flow_row(f, fmt_file, netscope), &mut buf);
                                 }
+                                batch.clear();
                                 let _ = back_tx.send(batch);
                                 if buf.len() >= 1 << 20 {
                                     ordered.offer(i, &mut buf);

@@ -668,3 +668,107 @@ fn archive_files_outside_the_window_are_skipped() {
     assert!(v["inputs"][0]["skipped"].is_null());
     assert_eq!(v["inputs"][0]["packets"], 601);
 }
+
+/// Builds a text export over the parallel threshold (16 MiB): `head`, then
+/// the record lines repeated with a malformed line after about 14 MiB (in a
+/// later piece), then `tail`. Returns the path and the malformed line's number.
+fn big_text(dir: &Path, name: &str, head: &str, records: &[&str], tail: &str) -> (PathBuf, usize) {
+    let mut s = String::from(head);
+    let mut line = head.lines().count();
+    let mut bad_at = 0;
+    while s.len() < 24 << 20 {
+        for r in records {
+            s.push_str(r);
+            s.push('\n');
+            line += 1;
+        }
+        if bad_at == 0 && s.len() > 14 << 20 {
+            s.push_str("this,is\tnot a record\n");
+            line += 1;
+            bad_at = line;
+        }
+    }
+    s.push_str(tail);
+    let p = dir.join(name);
+    std::fs::write(&p, s).unwrap();
+    (p, bad_at)
+}
+
+/// A large nfdump CSV and a large conn.log read in parallel pieces (several
+/// threads) give the same rows, record numbers, error line and exit code as
+/// one thread reading line after line; the nfdump summary trailer still ends
+/// the records.
+#[test]
+fn large_text_exports_read_in_parallel_equal_a_sequential_read() {
+    let d = tempdir("parallel-text");
+    let csv = std::fs::read_to_string(root().join("testdata/nfcapd/bulk_upload.csv")).unwrap();
+    let (csv_head, csv_body) = csv.split_once('\n').unwrap();
+    let (csv_records, trailer) = csv_body.split_once("Summary\n").unwrap();
+    let csv_records: Vec<&str> = csv_records.lines().collect();
+    let conn = std::fs::read_to_string(
+        testdata().join("expected/zeek/core.tcp.large-file-reassembly__conn.log"),
+    )
+    .unwrap();
+    let conn_head: String = conn
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with('#') && !l.starts_with("#close"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // The baseline masks its timestamps; give each line a real one.
+    let conn_records: Vec<String> = conn
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .enumerate()
+        .map(|(i, l)| l.replacen("XXXXXXXXXX.XXXXXX", &format!("1700000{i:03}.123456"), 1))
+        .collect();
+    let conn_records: Vec<&str> = conn_records.iter().map(String::as_str).collect();
+    for (name, head, records, tail, per_copy) in [
+        (
+            "big.csv",
+            format!("{csv_head}\n"),
+            csv_records.clone(),
+            format!("Summary\n{trailer}"),
+            // nfdump CSV: a bidirectional record is two rows.
+            flows(&root().join("testdata/nfcapd/bulk_upload.csv"))
+                .0
+                .len(),
+        ),
+        (
+            "big_conn.log",
+            conn_head,
+            conn_records.clone(),
+            "#close\t2023-11-14-22-13-20\n".to_string(),
+            conn_records.len(),
+        ),
+    ] {
+        let (p, bad_at) = big_text(&d, name, &head, &records, &tail);
+        let one = run_paths(&["flows", "-q", "-j1"], &[&p]);
+        let four = run_paths(&["flows", "-q", "-j4"], &[&p]);
+        assert_eq!(
+            one.status.code(),
+            Some(5),
+            "{name}: the bad line is an input error"
+        );
+        assert_eq!(four.status.code(), Some(5), "{name}");
+        assert!(
+            one.stdout == four.stdout,
+            "{name}: rows differ between -j1 and -j4"
+        );
+        let err = String::from_utf8_lossy(&four.stderr);
+        assert_eq!(err, String::from_utf8_lossy(&one.stderr), "{name}");
+        assert!(err.contains(&format!("line {bad_at}:")), "{name}: {err}");
+        let rows = parse_csv(&four.stdout);
+        let copies = rows.len() / per_copy;
+        assert_eq!(rows.len(), copies * per_copy, "{name}: whole copies only");
+        assert!(rows.len() > 50_000, "{name}: {} rows", rows.len());
+        // Record numbers are line numbers of the file: the last row's is the
+        // line before the trailer.
+        let last_line = head.lines().count() + copies * records.len() + 1;
+        assert_eq!(
+            rows.last().unwrap()["first_frame"],
+            last_line.to_string(),
+            "{name}"
+        );
+    }
+}

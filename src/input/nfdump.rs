@@ -37,25 +37,55 @@ pub fn parse(
     sink: &mut (dyn PacketSink + Send),
     sum: &mut InputSummary,
 ) -> Result<(), (u64, String)> {
-    let mut ncols = 0usize;
-    let mut idx = [usize::MAX; 13];
     const NAMES: [&str; 13] = [
         "ts", "te", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt", "opkt", "obyt", "flg", "ra",
     ];
-    let mut line_no = 0u64;
+    let mut idx = [usize::MAX; 13];
+    let Some((_, text)) = w.next_line()? else {
+        return Ok(());
+    };
+    let cols: Vec<&str> = text.split(',').map(str::trim).collect();
+    let ncols = cols.len();
+    for (k, name) in NAMES.iter().enumerate() {
+        idx[k] = cols.iter().position(|c| c == name).unwrap_or(usize::MAX);
+    }
+    drop(cols);
+    let cols = Columns { ncols, idx };
+    if super::parallel_worthwhile(w) {
+        // `next_line` consumed the header: the records start at the window's start.
+        let cols = &cols;
+        return super::parallel_lines(w, 0, 1, sink, sum, &|w, first, sink, sum| {
+            let mut line_no = first;
+            let stop = lines(w, cols, &mut line_no, sink, sum)?;
+            Ok((line_no - first, stop))
+        });
+    }
+    let mut line_no = 1;
+    lines(w, &cols, &mut line_no, sink, sum).map(|_| ())
+}
+
+/// The header's width and where the fields we read sit in it.
+struct Columns {
+    ncols: usize,
+    idx: [usize; 13],
+}
+
+/// Reads record lines until the window ends (`Ok(false)`) or the summary
+/// trailer begins (`Ok(true)`).
+fn lines(
+    w: &mut Window<'_>,
+    cols: &Columns,
+    line_no: &mut u64,
+    sink: &mut (dyn PacketSink + Send),
+    sum: &mut InputSummary,
+) -> Result<bool, (u64, String)> {
+    let Columns { ncols, idx } = *cols;
     // Field boundaries of the current line (reused: no allocation per line).
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
-        line_no += 1;
-        if line_no == 1 {
-            let cols: Vec<&str> = text.split(',').map(str::trim).collect();
-            ncols = cols.len();
-            for (k, name) in NAMES.iter().enumerate() {
-                idx[k] = cols.iter().position(|c| c == name).unwrap_or(usize::MAX);
-            }
-            continue;
-        }
+        *line_no += 1;
+        let line_no = *line_no;
         if text.trim().is_empty() {
             continue;
         }
@@ -64,7 +94,7 @@ pub fn parse(
             || text.starts_with("Time window")
         {
             // nfdump's summary trailer.
-            return Ok(());
+            return Ok(true);
         }
         if text.contains('\u{fffd}') {
             sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
@@ -141,5 +171,5 @@ pub fn parse(
             sink.record(r);
         }
     }
-    Ok(())
+    Ok(false)
 }

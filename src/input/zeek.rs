@@ -149,22 +149,86 @@ fn fast_secs(v: &str) -> Option<Ts> {
     Some(secs * crate::model::NS_PER_SEC + ns)
 }
 
+/// What the header lines read so far say: the field names, where each of
+/// `KEYS` sits among them, and the unset marker.
+#[derive(Clone)]
+pub(crate) struct Header {
+    fields: Vec<String>,
+    idx: [Option<usize>; 14],
+    unset: String,
+}
+
+impl Default for Header {
+    fn default() -> Self {
+        Header {
+            fields: Vec::new(),
+            idx: [None; 14],
+            unset: "-".to_string(),
+        }
+    }
+}
+
 pub fn parse(
     w: &mut Window<'_>,
     sink: &mut (dyn PacketSink + Send),
     sum: &mut InputSummary,
     json: bool,
 ) -> Result<(), (u64, String)> {
-    let mut fields: Vec<String> = Vec::new();
-    // Position of each of KEYS in the current #fields.
-    let mut idx: [Option<usize>; 14] = [None; 14];
-    let mut unset = "-".to_string();
+    let mut h = Header::default();
+    if let Some(start) = parallel_start(w, json) {
+        // The header block, then the records in parallel pieces.
+        let data = w.avail().get(..start).unwrap_or_default().to_vec();
+        let mut head = Window::slice(&data);
+        let mut line_no = 0;
+        lines(&mut head, &mut h, json, &mut line_no, sink, sum)?;
+        let (h, json) = (&h, json);
+        return super::parallel_lines(w, start, line_no, sink, sum, &|w, first, sink, sum| {
+            let mut h = h.clone();
+            let mut line_no = first;
+            lines(w, &mut h, json, &mut line_no, sink, sum).map(|()| (line_no - first, false))
+        });
+    }
     let mut line_no = 0u64;
+    lines(w, &mut h, json, &mut line_no, sink, sum)
+}
+
+/// Where the records start when the file can be read in parallel pieces: a
+/// mapped file large enough, whose only header lines after the first block
+/// are `#close` (several field sets in one file are read in order).
+fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
+    if !super::parallel_worthwhile(w) {
+        return None;
+    }
+    let data = w.avail();
+    if json {
+        return Some(0);
+    }
+    // End of the leading header block.
+    let mut start = 0;
+    while data.get(start) == Some(&b'#') {
+        start += memchr::memchr(b'\n', &data[start..])? + 1;
+    }
+    let later_headers_ok = memchr::memmem::find_iter(&data[start..], b"\n#")
+        .all(|p| data[start + p + 1..].starts_with(b"#close"));
+    (start > 0 && later_headers_ok).then_some(start)
+}
+
+/// Reads lines until the window ends; header lines update `h`.
+fn lines(
+    w: &mut Window<'_>,
+    h: &mut Header,
+    json: bool,
+    line_no: &mut u64,
+    sink: &mut (dyn PacketSink + Send),
+    sum: &mut InputSummary,
+) -> Result<(), (u64, String)> {
+    let Header { fields, idx, unset } = h;
     // Field boundaries of the current line (reused: no allocation per line).
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
-        line_no += 1;
+        *line_no += 1;
+        let line_no = *line_no;
         if text.trim().is_empty() {
             continue;
         }
@@ -187,7 +251,7 @@ pub fn parse(
             record(&get, line_no)
         } else if let Some(rest) = text.strip_prefix('#') {
             if let Some(f) = rest.strip_prefix("fields\t") {
-                fields = f.split('\t').map(String::from).collect();
+                *fields = f.split('\t').map(String::from).collect();
                 for (k, key) in KEYS.iter().enumerate() {
                     idx[k] = fields.iter().position(|f| f == key);
                 }
@@ -205,7 +269,7 @@ pub fn parse(
                     fields.clear();
                 }
             } else if let Some(u) = rest.strip_prefix("unset_field\t") {
-                unset = u.to_string();
+                *unset = u.to_string();
             }
             continue;
         } else {
@@ -227,10 +291,10 @@ pub fn parse(
                 continue;
             }
             let mut vals: [Option<&str>; 14] = [None; 14];
-            for (v, i) in vals.iter_mut().zip(idx) {
+            for (v, i) in vals.iter_mut().zip(idx.iter()) {
                 *v = i
                     .map(|i| &text[spans[i].0..spans[i].1])
-                    .filter(|v| *v != unset && *v != "(empty)");
+                    .filter(|v| *v != unset.as_str() && *v != "(empty)");
             }
             record_tsv(&vals, line_no)
         };
