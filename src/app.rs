@@ -338,6 +338,8 @@ pub fn analyse_inputs(
     let mut dns: std::collections::BTreeMap<(std::net::IpAddr, String), DnsAgg> =
         std::collections::BTreeMap::new();
     let mut baseline_flows = Vec::new();
+    // One vector of the exact size (10 M record flows are gigabytes).
+    let total_flows: usize = results.iter().map(|r| r.1.flows.len()).sum();
     for ((mut s, o, b), h) in results.into_iter().zip(hashes) {
         if let Some(h) = h {
             s.sha256 = h;
@@ -346,9 +348,10 @@ pub fn analyse_inputs(
             baseline_flows.extend(b.flows);
         }
         inputs.push(s);
-        if flows.is_empty() {
+        if flows.is_empty() && total_flows == o.flows.len() {
             flows = o.flows;
         } else {
+            flows.reserve_exact(total_flows - flows.len());
             flows.extend(o.flows);
         }
         names.extend(o.names);

@@ -772,3 +772,45 @@ fn large_text_exports_read_in_parallel_equal_a_sequential_read() {
         );
     }
 }
+
+/// A host that reaches one destination on 300 services, each several times and
+/// in no order (a port scan): the pair's services are listed once each,
+/// sorted, and its frames (record lines) span the whole file.
+#[test]
+fn pair_services_are_unique_and_sorted_for_many_ports() {
+    let d = tempdir("many-ports");
+    let csv = std::fs::read_to_string(root().join("testdata/nfcapd/bulk_upload.csv")).unwrap();
+    let (head, body) = csv.split_once('\n').unwrap();
+    // An outbound TCP record of the real file, as a template.
+    let tpl = body
+        .lines()
+        .find(|l| l.contains(",10.20.2.20,203.0.113.66,"))
+        .unwrap();
+    let f: Vec<&str> = tpl.split(',').collect();
+    let mut out = format!("{head}\n");
+    let mut ports = std::collections::BTreeSet::new();
+    for i in 0..1500u32 {
+        let port = 1000 + (i * 7919) % 300;
+        ports.insert(port);
+        let mut g = f.clone();
+        let p = port.to_string();
+        g[6] = &p;
+        out.push_str(&g.join(","));
+        out.push('\n');
+    }
+    std::fs::write(d.join("scan.csv"), out).unwrap();
+    let o = run_paths(
+        &["analyze", "-q", "--csv", d.join("out").to_str().unwrap()],
+        &[&d.join("scan.csv")],
+    );
+    assert!(o.status.code().is_some(), "{o:?}");
+    let pairs = parse_csv(&std::fs::read(d.join("out/pairs.csv")).unwrap());
+    let p = pairs
+        .iter()
+        .find(|r| r["host"] == "10.20.2.20" && r["destination"] == "203.0.113.66")
+        .expect("the pair");
+    let want: Vec<String> = ports.iter().map(|p| format!("{p}/tcp")).collect();
+    assert_eq!(p["services"], want.join(" "));
+    assert_eq!(p["flows"], "1500");
+    assert!(p["frames"].ends_with(":2-1501"), "{}", p["frames"]);
+}

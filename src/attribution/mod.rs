@@ -147,12 +147,36 @@ fn add_ts(first: &mut Ts, last: &mut Ts, f: &Flow, fresh: bool) {
     }
 }
 
+/// A hash map whose values live in a vector: growing the table moves only the
+/// small key/index entries, never the (large) rows.
+struct Slots<K, V> {
+    index: HashMap<K, u32, FixedState>,
+    rows: Vec<V>,
+}
+
+impl<K: std::hash::Hash + Eq, V> Slots<K, V> {
+    fn new() -> Self {
+        Slots {
+            index: HashMap::default(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// The row of `k` (made by `make` when new) and whether it is new.
+    fn row(&mut self, k: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        let n = self.rows.len() as u32;
+        let i = *self.index.entry(k).or_insert(n);
+        if i == n {
+            self.rows.push(make());
+        }
+        (&mut self.rows[i as usize], i == n)
+    }
+}
+
 type NamesOfIp = BTreeMap<(String, &'static str), (Ts, usize, u64)>;
-type PairAcc = (
-    PairRow,
-    BTreeSet<(&'static str, u16)>,
-    BTreeMap<usize, (u64, u64)>,
-);
+/// A pair's row while flows are added: its `dest_ports` unsorted (sorted and
+/// made unique at the end), its `frames` sorted by input.
+type PairAcc = PairRow;
 
 /// Builds the ledger from the flows of all inputs and the names learned.
 pub fn build(
@@ -206,11 +230,9 @@ pub fn build(
 
     let mut led = Ledger::default();
     // Hash maps for speed; every table is sorted by a total order before it is used.
-    let mut hosts: HashMap<IpAddr, (HostRow, HashSet<IpAddr, FixedState>), FixedState> =
-        HashMap::default();
-    let mut dests: HashMap<IpAddr, (DestRow, HashSet<IpAddr, FixedState>), FixedState> =
-        HashMap::default();
-    let mut pairs: HashMap<(IpAddr, IpAddr), PairAcc, FixedState> = HashMap::default();
+    let mut hosts: Slots<IpAddr, (HostRow, HashSet<IpAddr, FixedState>)> = Slots::new();
+    let mut dests: Slots<IpAddr, (DestRow, HashSet<IpAddr, FixedState>)> = Slots::new();
+    let mut pairs: Slots<(IpAddr, IpAddr), PairAcc> = Slots::new();
     let mut allowed_cache: HashMap<IpAddr, Option<String>, FixedState> = HashMap::default();
 
     for f in flows {
@@ -260,8 +282,7 @@ pub fn build(
             led.total_out_unallowed.add(&out);
         }
 
-        let fresh = !hosts.contains_key(&host);
-        let (h, hd) = hosts.entry(host).or_insert_with(|| {
+        let ((h, hd), fresh) = hosts.row(host, || {
             (
                 HostRow {
                     host,
@@ -300,8 +321,7 @@ pub fn build(
         hd.insert(dest);
         add_ts(&mut h.first_ts, &mut h.last_ts, f, fresh);
 
-        let fresh = !dests.contains_key(&dest);
-        let (d, dh) = dests.entry(dest).or_insert_with(|| {
+        let ((d, dh), fresh) = dests.row(dest, || {
             (
                 DestRow {
                     dest,
@@ -323,41 +343,54 @@ pub fn build(
         dh.insert(host);
         add_ts(&mut d.first_ts, &mut d.last_ts, f, fresh);
 
-        let fresh = !pairs.contains_key(&(host, dest));
-        let (p, ports, frames) = pairs.entry((host, dest)).or_insert_with(|| {
-            (
-                PairRow {
-                    host,
-                    dest,
-                    allowed_by: allowed_by.clone(),
-                    out: DirStats::default(),
-                    inb: DirStats::default(),
-                    flows: 0,
-                    dest_ports: Vec::new(),
-                    first_ts: 0,
-                    last_ts: 0,
-                    frames: Vec::new(),
-                },
-                BTreeSet::new(),
-                BTreeMap::new(),
-            )
+        let (p, fresh) = pairs.row((host, dest), || PairRow {
+            host,
+            dest,
+            allowed_by: allowed_by.clone(),
+            out: DirStats::default(),
+            inb: DirStats::default(),
+            flows: 0,
+            dest_ports: Vec::new(),
+            first_ts: 0,
+            last_ts: 0,
+            frames: Vec::new(),
         });
         p.out.add(&out);
         p.inb.add(&inb);
         p.flows += 1;
         if f.orig.ip == host {
-            ports.insert((crate::model::proto_name(f.key.proto), f.resp.port));
+            let port = (crate::model::proto_name(f.key.proto), f.resp.port);
+            let ports = &mut p.dest_ports;
+            if ports.last() != Some(&port) {
+                ports.push(port);
+                // Bounded by the distinct services, not by the flows.
+                if ports.len() >= 64 && ports.len().is_power_of_two() {
+                    ports.sort_unstable();
+                    ports.dedup();
+                }
+            }
         }
-        let fr = frames
-            .entry(f.span.input)
-            .or_insert((f.span.first_frame, f.span.last_frame));
-        fr.0 = fr.0.min(f.span.first_frame);
-        fr.1 = fr.1.max(f.span.last_frame);
+        match p.frames.binary_search_by_key(&f.span.input, |r| r.input) {
+            Ok(i) => {
+                let r = &mut p.frames[i];
+                r.first_frame = r.first_frame.min(f.span.first_frame);
+                r.last_frame = r.last_frame.max(f.span.last_frame);
+            }
+            Err(i) => p.frames.insert(
+                i,
+                FrameRef {
+                    input: f.span.input,
+                    first_frame: f.span.first_frame,
+                    last_frame: f.span.last_frame,
+                },
+            ),
+        }
         add_ts(&mut p.first_ts, &mut p.last_ts, f, fresh);
     }
 
     led.hosts = hosts
-        .into_values()
+        .rows
+        .into_iter()
         .map(|(mut h, d)| {
             h.destinations = d.len() as u64;
             h.out_in_ratio = (h.inb.bytes > 0).then(|| h.out.bytes as f64 / h.inb.bytes as f64);
@@ -372,7 +405,8 @@ pub fn build(
             .then(a.host.cmp(&b.host))
     });
     led.destinations = dests
-        .into_values()
+        .rows
+        .into_iter()
         .map(|(mut d, h)| {
             d.hosts = h.len() as u64;
             d
@@ -386,17 +420,11 @@ pub fn build(
             .then(a.dest.cmp(&b.dest))
     });
     led.pairs = pairs
-        .into_values()
-        .map(|(mut p, ports, frames)| {
-            p.dest_ports = ports.into_iter().collect();
-            p.frames = frames
-                .into_iter()
-                .map(|(input, (a, b))| FrameRef {
-                    input,
-                    first_frame: a,
-                    last_frame: b,
-                })
-                .collect();
+        .rows
+        .into_iter()
+        .map(|mut p| {
+            p.dest_ports.sort_unstable();
+            p.dest_ports.dedup();
             p
         })
         .collect();

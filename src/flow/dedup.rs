@@ -23,10 +23,7 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
         )
     };
     let mut totals: BTreeMap<IpAddr, ExporterTotals> = BTreeMap::new();
-    // (5-tuple, direction) -> indices of flows with a known exporter.
-    let mut groups: HashMap<(FlowKey, IpAddr, bool, bool), Vec<usize>, FixedState> =
-        HashMap::with_hasher(FixedState::default());
-    for (i, f) in flows.iter().enumerate() {
+    for f in flows.iter() {
         let Some(e) = f.export.and_then(|x| x.exporter) else {
             continue;
         };
@@ -39,14 +36,24 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
         });
         t.records += 1;
         t.ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+    }
+    // With one exporter (or none) there is nothing to compare: no grouping of
+    // millions of records.
+    if totals.len() < 2 {
+        return totals.into_values().collect();
+    }
+    // (5-tuple, direction) -> indices of flows with a known exporter.
+    let mut groups: HashMap<(FlowKey, IpAddr, bool, bool), Vec<usize>, FixedState> =
+        HashMap::with_hasher(FixedState::default());
+    for (i, f) in flows.iter().enumerate() {
+        if f.export.and_then(|x| x.exporter).is_none() {
+            continue;
+        }
         let dir = (f.orig_stats.pkts > 0, f.resp_stats.pkts > 0);
         groups
             .entry((f.key, f.orig.ip, dir.0, dir.1))
             .or_default()
             .push(i);
-    }
-    if totals.len() < 2 {
-        return totals.into_values().collect();
     }
     let mut drop = vec![false; flows.len()];
     let mut keys: Vec<_> = groups.keys().copied().collect();

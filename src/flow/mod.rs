@@ -229,6 +229,10 @@ pub struct FlowTable {
     /// Flows made from export records as they arrive (one per record), their
     /// number, time span and largest sampling interval.
     record_flows: Vec<Flow>,
+    /// Full blocks of `record_flows` (a vector that doubles would need up to
+    /// twice the memory of millions of record flows; blocks are joined once,
+    /// into a vector of the exact size).
+    record_blocks: Vec<Vec<Flow>>,
     record_count: u64,
     records_span: Option<(Ts, Ts)>,
     max_sampling: u32,
@@ -236,6 +240,9 @@ pub struct FlowTable {
 }
 
 /// Everything the flow stage learned from one input.
+/// Record flows per block (about 6 MiB).
+const RECORD_BLOCK: usize = 16_384;
+
 pub struct FlowOutput {
     pub flows: Vec<Flow>,
     pub names: Vec<NameObservation>,
@@ -272,6 +279,7 @@ impl FlowTable {
             export_ports: PORTS.to_vec(),
             default_sampling: 1,
             record_flows: Vec::new(),
+            record_blocks: Vec::new(),
             record_count: 0,
             records_span: None,
             max_sampling: 1,
@@ -291,6 +299,10 @@ impl FlowTable {
             self.records_span
                 .map_or((r.start, r.end), |(a, b)| (a.min(r.start), b.max(r.end))),
         );
+        if self.record_flows.len() == RECORD_BLOCK {
+            let full = std::mem::replace(&mut self.record_flows, Vec::with_capacity(RECORD_BLOCK));
+            self.record_blocks.push(full);
+        }
         self.record_flows.push(record_to_flow(r, self.input));
     }
 
@@ -762,6 +774,13 @@ impl FlowTable {
         let records = self.record_count;
         let records_span = self.records_span;
         let sampling = self.max_sampling;
+        let total = flows.len()
+            + self.record_flows.len()
+            + self.record_blocks.iter().map(Vec::len).sum::<usize>();
+        flows.reserve_exact(total - flows.len());
+        for mut b in self.record_blocks.drain(..) {
+            flows.append(&mut b);
+        }
         flows.append(&mut self.record_flows);
         flows.sort_unstable_by_key(Flow::order_key);
         let mut dns: Vec<((IpAddr, String), DnsAgg)> = self.dns.into_iter().collect();

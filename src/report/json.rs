@@ -16,9 +16,13 @@ use super::Report;
 use std::io::Write;
 
 pub fn write(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r).map_err(|e| match e.io_error_kind() {
+    // serde_json writes many small pieces: buffer them here, where the writer's
+    // type is known, and hand `out` 64 KiB at a time.
+    let mut buf = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+    serde_json::to_writer_pretty(&mut buf, r).map_err(|e| match e.io_error_kind() {
         Some(kind) => std::io::Error::new(kind, e),
         None => std::io::Error::other(e),
     })?;
-    out.write_all(b"\n")
+    buf.write_all(b"\n")?;
+    buf.flush()
 }
