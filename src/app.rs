@@ -727,12 +727,11 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         ignore_pipe(report::json::write(&report, out).and_then(|()| out.flush()))?;
     }
     if let Some(dir) = &cfg.csv {
-        let rows: Vec<FlowRow<'_>> = a
+        let rows = a
             .flows
             .iter()
-            .map(|f| flow_row(f, input_path(&report.inputs, f), &cfg.input.netscope))
-            .collect();
-        report::csv_out::write(&report, &rows, dir)?;
+            .map(|f| flow_row(f, input_path(&report.inputs, f), &cfg.input.netscope));
+        report::csv_out::write(&report, rows, dir)?;
     }
     if !cfg.input.quiet {
         let stdout = io::stdout();

@@ -15,7 +15,13 @@ fn create(dir: &Path, name: &str) -> io::Result<csv::Writer<BufWriter<File>>> {
     )?)))
 }
 
-pub fn write(r: &Report, flows: &[FlowRow], dir: &Path) -> io::Result<()> {
+/// `flows` yields the rows of flows.csv one at a time (they are written as they
+/// come, never all held).
+pub fn write<'f>(
+    r: &Report,
+    flows: impl Iterator<Item = FlowRow<'f>>,
+    dir: &Path,
+) -> io::Result<()> {
     write_tables(r, flows, dir).map_err(|e| match e {
         CsvOrIo::Io(e) => e,
         CsvOrIo::Csv(e) => flows_out::csv_io(e),
@@ -39,7 +45,11 @@ impl From<csv::Error> for CsvOrIo {
     }
 }
 
-fn write_tables(r: &Report, flows: &[FlowRow], dir: &Path) -> Result<(), CsvOrIo> {
+fn write_tables<'f>(
+    r: &Report,
+    flows: impl Iterator<Item = FlowRow<'f>>,
+    dir: &Path,
+) -> Result<(), CsvOrIo> {
     std::fs::create_dir_all(dir)?;
     let l = &r.ledger;
     let mut w = create(dir, "hosts.csv")?;
