@@ -399,11 +399,11 @@ fn flow_row<'a>(
         local_orig: netscope.class(f.orig.ip) == AddrClass::Internal,
         local_resp: netscope.class(f.resp.ip) == AddrClass::Internal,
         direction: f.direction,
-        tunnel_parent: f.tunnel_parent.map(|(k, t)| flow_uid(&k, t)),
+        tunnel_parent: f.tunnel_parent().map(|(k, t)| flow_uid(&k, t)),
         file,
         first_frame: f.span.first_frame,
         last_frame: f.span.last_frame,
-        server_name: f.sni.as_deref().or(f.http_host.as_deref()),
+        server_name: f.sni().or(f.http_host()),
         exporter: f.export.and_then(|x| x.exporter),
         sampling: f.export.map_or(1, |x| x.sampling),
     }

@@ -317,13 +317,10 @@ pub struct Flow {
     pub direction: DirectionReason,
     pub orig_stats: DirStats,
     pub resp_stats: DirStats,
-    /// For inner (tunnelled) flows: the key and start of the outer flow.
-    pub tunnel_parent: Option<(FlowKey, Ts)>,
     pub span: SourceSpan,
-    /// TLS ClientHello server name, if seen.
-    pub sni: Option<String>,
-    /// HTTP Host header of the first request, if seen.
-    pub http_host: Option<String>,
+    /// Tunnel parent and server names, which few flows have (boxed: the
+    /// flows of millions of export records carry none).
+    pub extra: Option<Box<FlowExtra>>,
     /// TCP flags history summary: SYN seen from originator, etc.
     pub tcp_state: Option<TcpSummary>,
     /// ICMP echo statistics (echo flows only; boxed: most flows have none).
@@ -391,7 +388,41 @@ pub struct TcpSummary {
     pub rst: bool,
 }
 
+/// The rarely present parts of a flow.
+#[derive(Clone, Debug, Default)]
+pub struct FlowExtra {
+    /// For inner (tunnelled) flows: the key and start of the outer flow.
+    pub tunnel_parent: Option<(FlowKey, Ts)>,
+    /// TLS ClientHello server name, if seen.
+    pub sni: Option<String>,
+    /// HTTP Host header of the first request, if seen.
+    pub http_host: Option<String>,
+}
+
+impl FlowExtra {
+    /// `None` when there is nothing to keep.
+    pub fn boxed(self) -> Option<Box<FlowExtra>> {
+        (self.tunnel_parent.is_some() || self.sni.is_some() || self.http_host.is_some())
+            .then(|| Box::new(self))
+    }
+}
+
 impl Flow {
+    /// For inner (tunnelled) flows: the key and start of the outer flow.
+    pub fn tunnel_parent(&self) -> Option<(FlowKey, Ts)> {
+        self.extra.as_ref().and_then(|e| e.tunnel_parent)
+    }
+
+    /// TLS ClientHello server name, if seen.
+    pub fn sni(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.sni.as_deref())
+    }
+
+    /// HTTP Host header of the first request, if seen.
+    pub fn http_host(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.http_host.as_deref())
+    }
+
     /// The report order of flows: start time, input, first frame, key.
     pub fn order_key(&self) -> (Ts, usize, u64, FlowKey) {
         (

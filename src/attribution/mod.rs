@@ -198,7 +198,7 @@ pub fn build(
         }
     }
     for f in flows.iter().filter(|f| f.key.depth == 0) {
-        for (v, src) in [(&f.sni, "sni"), (&f.http_host, "http_host")] {
+        for (v, src) in [(f.sni(), "sni"), (f.http_host(), "http_host")] {
             if let Some(name) = v {
                 let e = names_by_ip
                     .entry(f.resp.ip)

@@ -170,10 +170,10 @@ pub fn name_index(
         add(n.ip, &n.name, n.source);
     }
     for f in flows.iter().filter(|f| f.key.depth == 0) {
-        if let Some(s) = &f.sni {
+        if let Some(s) = f.sni() {
             add(f.resp.ip, s, "sni");
         }
-        if let Some(h) = &f.http_host {
+        if let Some(h) = f.http_host() {
             add(f.resp.ip, h, "http_host");
         }
     }

@@ -19,6 +19,7 @@ use crate::decode::app::{self, Sni};
 use crate::decode::netflow::{Collector, ExportState, FILE_EXPORTER, PORTS};
 use crate::decode::{Decoded, Frag, IpPkt, L4, tcpflags};
 use crate::diag::{Weird, Weirds};
+use crate::model::FlowExtra;
 use crate::model::Origin;
 use crate::model::{
     DirStats, DirectionReason, Endpoint, Flow, FlowKey, NS_PER_SEC, NameObservation, SourceSpan,
@@ -743,14 +744,17 @@ impl FlowTable {
                     direction: f.reason,
                     orig_stats,
                     resp_stats,
-                    tunnel_parent: f.parent.map(|i| parents[i]),
                     span: SourceSpan {
                         input: self.input,
                         first_frame: f.first_frame,
                         last_frame: f.last_frame,
                     },
-                    sni: f.sni,
-                    http_host: f.http_host,
+                    extra: FlowExtra {
+                        tunnel_parent: f.parent.map(|i| parents[i]),
+                        sni: f.sni,
+                        http_host: f.http_host,
+                    }
+                    .boxed(),
                     tcp_state: f.seq.is_some().then_some(f.tcp),
                     icmp: f.icmp,
                     app_proto: f.app_proto,
@@ -885,14 +889,12 @@ fn record_to_flow(r: FlowRecord, input: usize) -> Flow {
         direction: reason,
         orig_stats,
         resp_stats,
-        tunnel_parent: None,
         span: SourceSpan {
             input,
             first_frame: r.record,
             last_frame: r.record,
         },
-        sni: None,
-        http_host: None,
+        extra: None,
         tcp_state: None,
         icmp: None,
         app_proto: None,
