@@ -25,12 +25,14 @@ fn public_v1() -> PathBuf {
 type Dir = (String, String, u64);
 
 /// nfdump's CSV (`nfdump -r FILE -o csv`): per record, `sa -> da` with `ibyt`
-/// and, for bidirectional records, `da -> sa` with `obyt` (zero entries left out).
-fn nfdump_records(csv: &str) -> Vec<BTreeSet<Dir>> {
+/// and, for bidirectional records, `da -> sa` with `obyt` (zero entries left
+/// out), and the record's exporter (`ra`; `-` for 0.0.0.0).
+fn nfdump_records_ra(csv: &str) -> Vec<(BTreeSet<Dir>, String)> {
     let mut lines = csv.lines();
     let head: Vec<&str> = lines.next().expect("csv header").split(',').collect();
     let col = |n: &str| head.iter().position(|c| *c == n).expect(n);
     let (sa, da, ibyt, obyt) = (col("sa"), col("da"), col("ibyt"), col("obyt"));
+    let ra = col("ra");
     let mut out = Vec::new();
     for line in lines {
         if line.is_empty() || line.starts_with("Summary") {
@@ -44,7 +46,11 @@ fn nfdump_records(csv: &str) -> Vec<BTreeSet<Dir>> {
                 set.insert((a.to_lowercase(), b.to_lowercase(), n));
             }
         }
-        out.push(set);
+        let exporter = match f[ra].trim() {
+            "0.0.0.0" | "::" => "-".to_string(),
+            e => e.to_lowercase(),
+        };
+        out.push((set, exporter));
     }
     out
 }
@@ -93,7 +99,19 @@ fn check_against_nfdump(file: &Path, csv: &str) -> (usize, u64) {
         file.display(),
         String::from_utf8_lossy(&o.stderr)
     );
-    let want = nfdump_records(csv);
+    let want_ra = nfdump_records_ra(csv);
+    // The exporter of every record is nfdump's `ra` (from the file's exporter
+    // info records).
+    for r in &rows {
+        let n = num(r, "first_frame") as usize;
+        assert_eq!(
+            r["exporter"],
+            want_ra[n - 1].1,
+            "{}: exporter of record {n}",
+            file.display()
+        );
+    }
+    let want: Vec<BTreeSet<Dir>> = want_ra.into_iter().map(|r| r.0).collect();
     let got = our_records(&rows);
     assert_eq!(rows.len(), want.len(), "{}: records", file.display());
     let numbers: Vec<u64> = got.keys().copied().collect();

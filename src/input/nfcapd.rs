@@ -382,6 +382,8 @@ struct Reader {
     maps: HashMap<u16, Option<Vec<u16>>>,
     /// Largest sampling interval announced per exporter (sysid).
     sampling: HashMap<u16, u32>,
+    /// Exporter addresses by sysid, from the exporter info records.
+    exporters: HashMap<u16, IpAddr>,
     /// Flow records met so far (numbered from 1, in file order).
     flows: u64,
     stat: Option<Stat>,
@@ -487,11 +489,29 @@ impl Reader {
                         });
                     }
                 }
-                EXPORTER_INFO | EXPORTER_STAT | TYPE_IDENT => {}
+                EXPORTER_INFO => self.exporter_info(rec),
+                EXPORTER_STAT | TYPE_IDENT => {}
                 _ => self.skipped += 1,
             }
             pos += size;
         }
+    }
+
+    /// exporter_info_record_t: header, version u32, ip_addr_t (16 bytes: IPv4
+    /// as a host-order u32 at byte 8 of it, IPv6 as two host-order u64 halves),
+    /// sa_family u16, sysid u16, id u32.
+    fn exporter_info(&mut self, rec: &[u8]) {
+        if rec.len() < 32 {
+            return;
+        }
+        let family = le16(rec, 24);
+        let ip = match family {
+            2 => ipv4(rec, 16),
+            // AF_INET6 on Linux, the BSDs and macOS.
+            10 | 24 | 28 | 30 => ipv6(rec, 8),
+            _ => return,
+        };
+        self.exporters.insert(le16(rec, 26), ip);
     }
 
     fn sampler(&mut self, exporter: u16, interval: u32) {
@@ -599,7 +619,7 @@ impl Reader {
             rev_bytes: out.1,
             app_bytes: None,
             missed: 0,
-            exporter: None,
+            exporter: self.exporters.get(&exporter).copied(),
         })
     }
 
@@ -687,7 +707,7 @@ impl Reader {
             rev_bytes: obytes,
             app_bytes: None,
             missed: 0,
-            exporter: None,
+            exporter: self.exporters.get(&exporter).copied(),
         })
     }
 }
