@@ -163,6 +163,47 @@ fn fast_datetime(b: &[u8]) -> Option<Ts> {
     Some(((days * 24 + h) * 60 + mi) * 60 * NS_PER_SEC + sec * NS_PER_SEC + ns)
 }
 
+/// An IP address as text, like `str::parse::<IpAddr>` (the same result for
+/// every input), with dotted-quad IPv4 read without the general parser: flow
+/// exports carry two or three addresses per record.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return s.parse().ok();
+    }
+    let mut oct = [0u8; 4];
+    let (mut n, mut v, mut digits) = (0usize, 0u32, 0u32);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                // A leading zero ("010") is for the general parser to judge.
+                if digits == 1 && v == 0 {
+                    return s.parse().ok();
+                }
+                v = v * 10 + u32::from(c - b'0');
+                digits += 1;
+                if v > 255 {
+                    return s.parse().ok();
+                }
+            }
+            b'.' if digits > 0 && n < 3 => {
+                oct[n] = v as u8;
+                n += 1;
+                v = 0;
+                digits = 0;
+            }
+            _ => return s.parse().ok(),
+        }
+        if i + 1 == b.len() {
+            if digits == 0 || n != 3 {
+                return s.parse().ok();
+            }
+            oct[3] = v as u8;
+        }
+    }
+    Some(IpAddr::V4(std::net::Ipv4Addr::from(oct)))
+}
+
 /// An IP protocol as exports write it: a name (`TCP`, `udp`, `ICMP6`,
 /// `ipv6-icmp`, `GRE`, `ESP`, any case) or a number; empty is 0 (unknown).
 pub fn parse_proto(s: &str) -> Option<u8> {
@@ -578,6 +619,29 @@ mod tests {
             "2026-11-27",
         ] {
             assert_eq!(fast_datetime(s.as_bytes()), None, "{s}");
+        }
+        for s in [
+            "10.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+            "1.2.3.4",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1..2.3",
+            "1.2.3.4.5",
+            "1.2.3.-4",
+            "::1",
+            "fe80::1",
+            "2001:db8::8a2e:370:7334",
+            "1.2.3.04",
+            "100.200.250.99",
+            "",
+            "a.b.c.d",
+        ] {
+            assert_eq!(parse_ip(s), s.parse::<IpAddr>().ok(), "{s:?}");
         }
         assert_eq!(parse_proto("TCP"), Some(6));
         assert_eq!(parse_proto(" Ipv6-ICMP "), Some(58));

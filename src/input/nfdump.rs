@@ -5,7 +5,6 @@
 
 use super::{InputSummary, PacketSink, Window};
 use crate::model::{Endpoint, FlowRecord, parse_proto, parse_utc_datetime};
-use std::net::IpAddr;
 
 /// Whether the window starts with an nfdump CSV header.
 pub fn is_nfdump_csv(w: &mut Window<'_>) -> bool {
@@ -116,8 +115,8 @@ fn lines(
         let rec = (|| -> Option<(FlowRecord, u64, u64)> {
             let start = parse_utc_datetime(get(0)?)?;
             let end = get(1).and_then(parse_utc_datetime).unwrap_or(start);
-            let sa: IpAddr = get(2)?.parse().ok()?;
-            let da: IpAddr = get(3)?.parse().ok()?;
+            let sa = crate::model::parse_ip(get(2)?)?;
+            let da = crate::model::parse_ip(get(3)?)?;
             let sp: u16 = get(4)?.parse().unwrap_or(0);
             let dp: u16 = get(5)?.parse().unwrap_or(0);
             let pr = parse_proto(get(6)?)?;
@@ -127,7 +126,7 @@ fn lines(
             let obyt: u64 = get(10).and_then(|v| v.parse().ok()).unwrap_or(0);
             let flags = get(11).map(tcp_flags).unwrap_or(0);
             let exporter = get(12)
-                .and_then(|v| v.parse::<IpAddr>().ok())
+                .and_then(crate::model::parse_ip)
                 .filter(|a| !a.is_unspecified());
             let r = FlowRecord {
                 start,

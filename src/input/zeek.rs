@@ -90,8 +90,8 @@ fn record_tsv(v: &[Option<&str>; 14], line: u64) -> Option<FlowRecord> {
     let num = |i: usize| v[i].and_then(fast_num);
     let start = fast_secs(v[0]?)?;
     let dur = v[1].and_then(fast_secs).unwrap_or(0);
-    let sa: IpAddr = v[2]?.parse().ok()?;
-    let da: IpAddr = v[3]?.parse().ok()?;
+    let sa = crate::model::parse_ip(v[2]?)?;
+    let da = crate::model::parse_ip(v[3]?)?;
     Some(FlowRecord {
         start,
         end: start + dur.max(0),
