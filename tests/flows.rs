@@ -770,6 +770,34 @@ fn large_text_exports_read_in_parallel_equal_a_sequential_read() {
             last_line.to_string(),
             "{name}"
         );
+        // Damage anywhere (line breaks, commas, tabs, bytes that are not
+        // UTF-8, '#' lines): still the same result with one thread and four.
+        let clean = std::fs::read(&p).unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..3 {
+            let mut b = clean.clone();
+            for _ in 0..40 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = (seed % b.len() as u64) as usize;
+                b[at] = [b'\n', b',', b'\t', 0xff, b'#', b'9'][(seed >> 40) as usize % 6];
+            }
+            let q = d.join(format!("damaged-{round}-{name}"));
+            std::fs::write(&q, &b).unwrap();
+            let one = run_paths(&["flows", "-q", "-j1"], &[&q]);
+            let four = run_paths(&["flows", "-q", "-j4"], &[&q]);
+            assert_eq!(
+                one.status.code(),
+                four.status.code(),
+                "{name} round {round}"
+            );
+            assert!(
+                one.stdout == four.stdout,
+                "{name} round {round}: rows differ"
+            );
+            assert_eq!(one.stderr, four.stderr, "{name} round {round}");
+        }
     }
 }
 

@@ -234,6 +234,8 @@ pub fn build(
     let mut dests: Slots<IpAddr, (DestRow, HashSet<IpAddr, FixedState>)> = Slots::new();
     let mut pairs: Slots<(IpAddr, IpAddr), PairAcc> = Slots::new();
     let mut allowed_cache: HashMap<IpAddr, Option<String>, FixedState> = HashMap::default();
+    // Hashed while flows are added (two lookups per flow), ordered once at the end.
+    let mut seen: HashSet<IpAddr, FixedState> = HashSet::default();
 
     for f in flows {
         if f.key.depth > 0 {
@@ -248,7 +250,7 @@ pub fn build(
         let cr = scope.class(f.resp.ip);
         for (ip, c) in [(f.orig.ip, co), (f.resp.ip, cr)] {
             if c == AddrClass::Internal {
-                led.internal_hosts_seen.insert(ip);
+                seen.insert(ip);
             }
         }
         // Which side is the internal host, which the external destination?
@@ -388,6 +390,7 @@ pub fn build(
         add_ts(&mut p.first_ts, &mut p.last_ts, f, fresh);
     }
 
+    led.internal_hosts_seen = seen.into_iter().collect();
     led.hosts = hosts
         .rows
         .into_iter()
