@@ -8,7 +8,6 @@
 
 use super::{InputSummary, PacketSink, Window};
 use crate::model::{Endpoint, FlowRecord, NS_PER_SEC};
-use std::net::IpAddr;
 
 const DEFAULT: [&str; 14] = [
     "version",
@@ -26,6 +25,34 @@ const DEFAULT: [&str; 14] = [
     "action",
     "log-status",
 ];
+
+/// The fields a record is built from, and their positions in `KEYS`.
+const KEYS: [&str; 12] = [
+    "log-status",
+    "action",
+    "srcaddr",
+    "dstaddr",
+    "start",
+    "end",
+    "protocol",
+    "srcport",
+    "dstport",
+    "packets",
+    "bytes",
+    "tcp-flags",
+];
+const LOG_STATUS: usize = 0;
+const ACTION: usize = 1;
+const SRCADDR: usize = 2;
+const DSTADDR: usize = 3;
+const START: usize = 4;
+const END: usize = 5;
+const PROTOCOL: usize = 6;
+const SRCPORT: usize = 7;
+const DSTPORT: usize = 8;
+const PACKETS: usize = 9;
+const BYTES: usize = 10;
+const TCP_FLAGS: usize = 11;
 
 fn first_line(w: &mut Window<'_>) -> String {
     let _ = w.ensure(4096);
@@ -54,27 +81,33 @@ pub fn parse(
     sink: &mut (dyn PacketSink + Send),
     sum: &mut InputSummary,
 ) -> Result<(), (u64, String)> {
-    let mut fields: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
+    // Where each of KEYS sits in the current field order (the default order
+    // until a header line names another).
+    let index = |fields: &[&str]| KEYS.map(|k| fields.iter().position(|f| *f == k));
+    let mut idx = index(&DEFAULT);
     let mut line_no = 0u64;
+    // Field boundaries of the current line (reused: no allocation per line).
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         line_no += 1;
         if text.is_empty() {
             continue;
         }
-        let t: Vec<&str> = text.split_whitespace().collect();
-        if t.first() == Some(&"version") || (t.contains(&"srcaddr") && t.contains(&"dstaddr")) {
-            fields = t.iter().map(|s| s.to_string()).collect();
+        spans.clear();
+        for piece in text.split_whitespace() {
+            let at = piece.as_ptr() as usize - text.as_ptr() as usize;
+            spans.push((at, at + piece.len()));
+        }
+        let field = |i: usize| spans.get(i).map(|&(a, b)| &text[a..b]);
+        let has = |name: &str| (0..spans.len()).any(|i| field(i) == Some(name));
+        if field(0) == Some("version") || (has("srcaddr") && has("dstaddr")) {
+            let names: Vec<&str> = (0..spans.len()).filter_map(field).collect();
+            idx = index(&names);
             continue;
         }
-        let get = |k: &str| {
-            fields
-                .iter()
-                .position(|f| f == k)
-                .and_then(|i| t.get(i))
-                .copied()
-        };
-        match get("log-status") {
+        let get = |k: usize| idx[k].and_then(field);
+        match get(LOG_STATUS) {
             Some("NODATA") => {
                 sum.weirds.add_n("vpc_nodata_records", 1);
                 continue;
@@ -85,30 +118,30 @@ pub fn parse(
             }
             _ => {}
         }
-        if get("action") == Some("REJECT") {
+        if get(ACTION) == Some("REJECT") {
             sum.weirds.add_n("vpc_rejected_records", 1);
         }
         let rec = (|| -> Option<FlowRecord> {
-            let sa: IpAddr = get("srcaddr")?.parse().ok()?;
-            let da: IpAddr = get("dstaddr")?.parse().ok()?;
-            let n = |k: &str| get(k).and_then(|v| v.parse::<u64>().ok());
-            let start = n("start")? as i64 * NS_PER_SEC;
-            let end = n("end").map_or(start, |e| e as i64 * NS_PER_SEC);
+            let sa = crate::model::parse_ip(get(SRCADDR)?)?;
+            let da = crate::model::parse_ip(get(DSTADDR)?)?;
+            let n = |k: usize| get(k).and_then(|v| v.parse::<u64>().ok());
+            let start = n(START)? as i64 * NS_PER_SEC;
+            let end = n(END).map_or(start, |e| e as i64 * NS_PER_SEC);
             Some(FlowRecord {
                 start,
                 end: end.max(start),
-                proto: n("protocol").unwrap_or(0) as u8,
+                proto: n(PROTOCOL).unwrap_or(0) as u8,
                 src: Endpoint {
                     ip: sa,
-                    port: n("srcport").unwrap_or(0) as u16,
+                    port: n(SRCPORT).unwrap_or(0) as u16,
                 },
                 dst: Endpoint {
                     ip: da,
-                    port: n("dstport").unwrap_or(0) as u16,
+                    port: n(DSTPORT).unwrap_or(0) as u16,
                 },
-                pkts: n("packets").unwrap_or(0),
-                bytes: n("bytes").unwrap_or(0),
-                tcp_flags: n("tcp-flags").unwrap_or(0) as u8,
+                pkts: n(PACKETS).unwrap_or(0),
+                bytes: n(BYTES).unwrap_or(0),
+                tcp_flags: n(TCP_FLAGS).unwrap_or(0) as u8,
                 sampling: 1,
                 record: line_no,
                 rev_pkts: 0,
