@@ -6,8 +6,6 @@
 use super::{InputSummary, PacketSink, Window};
 use crate::model::{Endpoint, FlowRecord, Ts, parse_proto};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 pub fn is_zeek_tsv(w: &mut Window<'_>) -> bool {
     let _ = w.ensure(16);
@@ -43,45 +41,93 @@ const KEYS: [&str; 14] = [
     "missed_bytes",
 ];
 
-/// Builds a record from named values; `None` when addresses are missing.
-fn record<'a>(get: &dyn Fn(&str) -> Option<Cow<'a, str>>, line: u64) -> Option<FlowRecord> {
-    let num = |k: &str| {
-        get(k).and_then(|v| {
-            let v = v.trim();
-            v.parse::<u64>()
-                .ok()
-                .or_else(|| v.parse::<f64>().ok().map(|f| f as u64))
-        })
-    };
-    let start = secs(&get("ts")?)?;
-    let dur = get("duration").and_then(|d| secs(&d)).unwrap_or(0);
-    let sa: IpAddr = get("id.orig_h")?.parse().ok()?;
-    let da: IpAddr = get("id.resp_h")?.parse().ok()?;
-    let orig_bytes = num("orig_bytes");
-    let resp_bytes = num("resp_bytes");
-    Some(FlowRecord {
-        start,
-        end: start + dur.max(0),
-        proto: get("proto").and_then(|p| parse_proto(&p)).unwrap_or(0),
-        src: Endpoint {
-            ip: sa,
-            port: num("id.orig_p").unwrap_or(0) as u16,
-        },
-        dst: Endpoint {
-            ip: da,
-            port: num("id.resp_p").unwrap_or(0) as u16,
-        },
-        pkts: num("orig_pkts").unwrap_or(0),
-        bytes: num("orig_ip_bytes").unwrap_or(0),
-        tcp_flags: 0,
-        sampling: 1,
-        record: line,
-        rev_pkts: num("resp_pkts").unwrap_or(0),
-        rev_bytes: num("resp_ip_bytes").unwrap_or(0),
-        app_bytes: Some((orig_bytes.unwrap_or(0), resp_bytes.unwrap_or(0))),
-        missed: num("missed_bytes").unwrap_or(0),
-        exporter: None,
-    })
+/// The values of `KEYS` in one JSON line: strings as they are, numbers as
+/// their JSON text (as `serde_json::Value` prints them), anything else and
+/// other keys ignored; a key given twice keeps its last value.
+struct JsonLine<'a>([Option<Cow<'a, str>>; 14]);
+
+/// One value: a string or a number's text; `None` for other types.
+struct JsonText<'a>(Option<Cow<'a, str>>);
+
+impl<'de> serde::Deserialize<'de> for JsonText<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonText<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonText(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(JsonText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(JsonText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(JsonText(
+                    serde_json::Number::from_f64(v).map(|n| Cow::Owned(n.to_string())),
+                ))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(JsonText(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(JsonText(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(JsonText(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(JsonText(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonLine<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonLine<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out: [Option<Cow<'de, str>>; 14] = Default::default();
+                while let Some(k) = a.next_key::<Cow<'de, str>>()? {
+                    match KEYS.iter().position(|x| *x == k) {
+                        Some(i) => out[i] = a.next_value::<JsonText<'de>>()?.0,
+                        None => {
+                            a.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(JsonLine(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// A TSV line's values in the order of `KEYS` (unset ones `None`): the same
@@ -237,18 +283,15 @@ fn lines(
             continue;
         }
         let rec = if json {
-            let Ok(v) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(&text) else {
+            let Ok(JsonLine(v)) = serde_json::from_str::<JsonLine<'_>>(&text) else {
                 bad(sum, off, line_no, stream);
                 continue;
             };
-            let get = |k: &str| {
-                v.get(k).and_then(|x| match x {
-                    serde_json::Value::String(s) => Some(Cow::Owned(s.clone())),
-                    serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
-                    _ => None,
-                })
-            };
-            record(&get, line_no)
+            let mut vals: [Option<&str>; 14] = [None; 14];
+            for (o, v) in vals.iter_mut().zip(&v) {
+                *o = v.as_deref();
+            }
+            record_tsv(&vals, line_no)
         } else if let Some(rest) = text.strip_prefix('#') {
             if let Some(f) = rest.strip_prefix("fields\t") {
                 *fields = f.split('\t').map(String::from).collect();
@@ -315,4 +358,34 @@ fn bad(sum: &mut InputSummary, off: u64, line: u64, decompressed: bool) {
         decompressed,
         format!("line {line}: not a Zeek conn.log record"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strings and numbers as text (numbers printed as serde_json prints
+    /// them), other types and other keys ignored, the last of a repeated key.
+    #[test]
+    fn json_line_values() {
+        let line = r#"{"ts":1795737591.829,"id.orig_h":"10.1.6.24","id.orig_p":41228,"id.resp_h":"x","id.resp_h":"175.145.91.129","id.resp_p":-1,"proto":"udp","orig_bytes":null,"resp_bytes":true,"missed_bytes":[1,2],"id":{"a":1},"duration":"8.241","orig_ip_bytes":1e3}"#;
+        let JsonLine(v) = serde_json::from_str(line).unwrap();
+        let get = |k: &str| v[KEYS.iter().position(|x| *x == k).unwrap()].as_deref();
+        assert_eq!(get("ts"), Some("1795737591.829"));
+        assert_eq!(get("id.orig_h"), Some("10.1.6.24"));
+        assert_eq!(get("id.orig_p"), Some("41228"));
+        assert_eq!(get("id.resp_h"), Some("175.145.91.129"));
+        assert_eq!(get("id.resp_p"), Some("-1"));
+        assert_eq!(get("orig_bytes"), None);
+        assert_eq!(get("resp_bytes"), None);
+        assert_eq!(get("missed_bytes"), None);
+        assert_eq!(get("duration"), Some("8.241"));
+        assert_eq!(get("orig_ip_bytes"), Some("1000.0"));
+        for (k, x) in [("ts", 1795737591.829f64), ("orig_ip_bytes", 1e3)] {
+            let want = serde_json::Value::from(x).to_string();
+            assert_eq!(get(k), Some(want.as_str()), "{k}");
+        }
+        assert!(serde_json::from_str::<JsonLine<'_>>("[1,2]").is_err());
+        assert!(serde_json::from_str::<JsonLine<'_>>("{\"ts\":1} x").is_err());
+    }
 }
