@@ -472,6 +472,56 @@ impl Ordered {
     }
 }
 
+/// `flows` for one input: this thread reads and decodes, a second one formats
+/// the rows (batches of flows go over a channel and come back empty to be
+/// refilled) and writes them when it is this input's turn.
+fn stream_input(
+    i: usize,
+    cfg: &InputConfig,
+    format: flows_out::FlowFormat,
+    ordered: &Ordered,
+    inc: &(dyn Fn(u64) + Sync),
+) -> Parsed {
+    let path = &cfg.inputs[i];
+    let file = path.display();
+    let netscope = &cfg.netscope;
+    std::thread::scope(|ts| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Flow>>();
+        let file = &file;
+        let formatter = ts.spawn(move || {
+            let mut w = flows_out::RowWriter::new(format);
+            let mut buf = Vec::with_capacity(2 << 20);
+            for mut batch in rx {
+                for f in &batch {
+                    w.row(&flow_row(f, file, netscope), &mut buf);
+                }
+                batch.clear();
+                let _ = back_tx.send(batch);
+                if buf.len() >= 1 << 20 {
+                    ordered.offer(i, &mut buf);
+                }
+            }
+            buf
+        });
+        let batch_tx = tx.clone();
+        let mut stream = move |flows: &mut Vec<Flow>| {
+            let empty = back_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
+            let _ = batch_tx.send(std::mem::replace(flows, empty));
+        };
+        let mut parsed = parse_one(i, path, cfg, None, None, inc, Some(&mut stream));
+        drop(stream);
+        // What is left: the flows of a capture (sorted by start).
+        let _ = tx.send(std::mem::take(&mut parsed.1.flows));
+        drop(tx);
+        let mut buf = formatter.join().unwrap_or_default();
+        ordered.finish(i, &mut buf);
+        parsed
+    })
+}
+
 /// `exfilcheck flows`. Rows are written input by input, in the order the inputs
 /// were given: a flow export's records as they are read (never all held), then
 /// the flows of a capture by start time. Inputs are read in parallel.
@@ -509,48 +559,7 @@ pub fn run_flows(
                     if i >= n {
                         break;
                     }
-                    let path = &cfg.inputs[i];
-                    let file = path.display();
-                    // Two stages: this thread reads and decodes, a second one
-                    // formats the rows (batches of flows go over a channel and
-                    // come back empty to be refilled).
-                    let parsed = std::thread::scope(|ts| {
-                        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
-                        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Flow>>();
-                        let fmt_file = &file;
-                        let ordered = &ordered;
-                        let formatter = ts.spawn(move || {
-                            let mut w = flows_out::RowWriter::new(format);
-                            let mut buf = Vec::with_capacity(2 << 20);
-                            for mut batch in rx {
-                                for f in &batch {
-                                    w.row(&flow_row(f, fmt_file, netscope), &mut buf);
-                                }
-                                batch.clear();
-                                let _ = back_tx.send(batch);
-                                if buf.len() >= 1 << 20 {
-                                    ordered.offer(i, &mut buf);
-                                }
-                            }
-                            buf
-                        });
-                        let batch_tx = tx.clone();
-                        let mut stream = move |flows: &mut Vec<Flow>| {
-                            let empty = back_rx
-                                .try_recv()
-                                .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
-                            let _ = batch_tx.send(std::mem::replace(flows, empty));
-                        };
-                        let mut parsed =
-                            parse_one(i, path, cfg, None, None, &inc, Some(&mut stream));
-                        drop(stream);
-                        // What is left: the flows of a capture (sorted by start).
-                        let _ = tx.send(std::mem::take(&mut parsed.1.flows));
-                        drop(tx);
-                        let mut buf = formatter.join().unwrap_or_default();
-                        ordered.finish(i, &mut buf);
-                        parsed
-                    });
+                    let parsed = stream_input(i, cfg, format, &ordered, &inc);
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
             });

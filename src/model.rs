@@ -14,9 +14,23 @@ pub const NS_PER_SEC: i64 = 1_000_000_000;
 
 /// Formats a timestamp as Zeek does in conn.log: seconds with six decimals.
 pub fn fmt_epoch(ts: Ts) -> String {
+    let mut b = Vec::with_capacity(24);
+    push_epoch(&mut b, ts);
+    String::from_utf8(b).unwrap_or_default()
+}
+
+/// `fmt_epoch` appended to a byte buffer (the flows output writes millions).
+pub fn push_epoch(out: &mut Vec<u8>, ts: Ts) {
     let secs = ts.div_euclid(NS_PER_SEC);
-    let us = ts.rem_euclid(NS_PER_SEC) / 1000;
-    format!("{secs}.{us:06}")
+    let mut us = ts.rem_euclid(NS_PER_SEC) / 1000;
+    out.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+    out.push(b'.');
+    let mut frac = [b'0'; 6];
+    for d in frac.iter_mut().rev() {
+        *d = b'0' + (us % 10) as u8;
+        us /= 10;
+    }
+    out.extend_from_slice(&frac);
 }
 
 /// Formats a duration in nanoseconds as seconds with six decimals.
@@ -41,20 +55,22 @@ pub fn fmt_rfc3339(ts: Ts) -> String {
 /// Parses an RFC 3339 timestamp (fractions allowed) or plain epoch seconds.
 pub fn parse_time(s: &str) -> Option<Ts> {
     let s = s.trim();
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return i64::try_from(t.as_nanosecond()).ok();
-    }
+    // Epoch seconds first, without allocating (flow exports carry millions of
+    // them); an RFC 3339 text never reads as a number, so the order does not
+    // change any result.
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = int.parse().ok()?;
-    if !frac.chars().all(|c| c.is_ascii_digit()) || frac.len() > 9 {
-        return None;
+    if let Ok(secs) = int.parse::<i64>() {
+        if frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut ns = 0i64;
+        for i in 0..9 {
+            ns = ns * 10 + frac.as_bytes().get(i).map_or(0, |d| i64::from(d - b'0'));
+        }
+        return secs.checked_mul(NS_PER_SEC)?.checked_add(ns);
     }
-    let mut f = frac.to_string();
-    while f.len() < 9 {
-        f.push('0');
-    }
-    let ns: i64 = if f.is_empty() { 0 } else { f.parse().ok()? };
-    secs.checked_mul(NS_PER_SEC)?.checked_add(ns)
+    let t = s.parse::<jiff::Timestamp>().ok()?;
+    i64::try_from(t.as_nanosecond()).ok()
 }
 
 /// Default collector ports: UDP datagrams to or from them are decoded as
@@ -84,7 +100,6 @@ pub mod proto {
     pub const ICMPV6: u8 = 58;
 }
 
-/// Zeek's name for an IP protocol in conn.log's `proto` column.
 /// `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, with or without `Z`) read as UTC,
 /// as nfdump and many CSV exports print times.
 pub fn parse_utc_datetime(s: &str) -> Option<Ts> {
@@ -227,6 +242,7 @@ pub fn parse_proto(s: &str) -> Option<u8> {
     }
 }
 
+/// Zeek's name for an IP protocol in conn.log's `proto` column.
 pub fn proto_name(p: u8) -> &'static str {
     match p {
         proto::TCP => "tcp",
@@ -486,7 +502,7 @@ pub struct FlowUid(pub u64);
 
 impl fmt::Display for FlowUid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "F{:016x}", self.0)
+        f.write_str(std::str::from_utf8(&self.bytes()).unwrap_or_default())
     }
 }
 
@@ -597,6 +613,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn epoch_seconds_and_formatting() {
+        for (s, want) in [
+            ("1795737600.003000", Some(1_795_737_600_003_000_000)),
+            (" 12.5 ", Some(12_500_000_000)),
+            ("7", Some(7_000_000_000)),
+            ("7.", Some(7_000_000_000)),
+            ("1.123456789", Some(1_123_456_789)),
+            ("1.1234567891", None),
+            ("1.2x", None),
+            ("2026-11-28T10:41:24.5Z", Some(1_795_862_484_500_000_000)),
+            ("", None),
+        ] {
+            assert_eq!(parse_time(s), want, "{s:?}");
+        }
+        assert_eq!(fmt_epoch(1_795_737_600_003_000_999), "1795737600.003000");
+        assert_eq!(fmt_epoch(-1), "-1.999999");
+        assert_eq!(FlowUid(0xab).to_string(), "F00000000000000ab");
+    }
+
+    #[test]
     fn fast_datetime_equals_the_general_parser() {
         for s in [
             "2026-11-27 00:00:00",
@@ -620,6 +656,10 @@ mod tests {
         ] {
             assert_eq!(fast_datetime(s.as_bytes()), None, "{s}");
         }
+    }
+
+    #[test]
+    fn parse_ip_and_proto_equal_the_general_parsers() {
         for s in [
             "10.0.0.1",
             "255.255.255.255",

@@ -174,9 +174,6 @@ impl<K: std::hash::Hash + Eq, V> Slots<K, V> {
 }
 
 type NamesOfIp = BTreeMap<(String, &'static str), (Ts, usize, u64)>;
-/// A pair's row while flows are added: its `dest_ports` unsorted (sorted and
-/// made unique at the end), its `frames` sorted by input.
-type PairAcc = PairRow;
 
 /// Builds the ledger from the flows of all inputs and the names learned.
 pub fn build(
@@ -232,7 +229,7 @@ pub fn build(
     // Hash maps for speed; every table is sorted by a total order before it is used.
     let mut hosts: Slots<IpAddr, (HostRow, HashSet<IpAddr, FixedState>)> = Slots::new();
     let mut dests: Slots<IpAddr, (DestRow, HashSet<IpAddr, FixedState>)> = Slots::new();
-    let mut pairs: Slots<(IpAddr, IpAddr), PairAcc> = Slots::new();
+    let mut pairs: Slots<(IpAddr, IpAddr), PairRow> = Slots::new();
     let mut allowed_cache: HashMap<IpAddr, Option<String>, FixedState> = HashMap::default();
     // Hashed while flows are added (two lookups per flow), ordered once at the end.
     let mut seen: HashSet<IpAddr, FixedState> = HashSet::default();
@@ -345,6 +342,8 @@ pub fn build(
         dh.insert(host);
         add_ts(&mut d.first_ts, &mut d.last_ts, f, fresh);
 
+        // While flows are added a pair's `dest_ports` are unsorted (sorted and
+        // made unique at the end) and its `frames` sorted by input.
         let (p, fresh) = pairs.row((host, dest), || PairRow {
             host,
             dest,

@@ -4,7 +4,7 @@
 //! Zeek's application bytes and missed_bytes.
 
 use super::{InputSummary, PacketSink, Window};
-use crate::model::{Endpoint, FlowRecord, Ts, parse_proto};
+use crate::model::{Endpoint, FlowRecord, parse_proto};
 use std::borrow::Cow;
 
 pub fn is_zeek_tsv(w: &mut Window<'_>) -> bool {
@@ -16,11 +16,6 @@ pub fn is_zeek_json(w: &mut Window<'_>) -> bool {
     let _ = w.ensure(4096);
     let a = w.avail();
     a.starts_with(b"{") && a.windows(11).any(|x| x == b"\"id.orig_h\"")
-}
-
-/// Seconds with a fraction, exactly (no float rounding: Zeek writes µs).
-fn secs(v: &str) -> Option<Ts> {
-    crate::model::parse_time(v.trim())
 }
 
 /// The conn.log fields a record is built from.
@@ -130,12 +125,14 @@ impl<'de> serde::Deserialize<'de> for JsonLine<'de> {
     }
 }
 
-/// A TSV line's values in the order of `KEYS` (unset ones `None`): the same
-/// record as `record`, without name lookups (millions of lines per archive).
-fn record_tsv(v: &[Option<&str>; 14], line: u64) -> Option<FlowRecord> {
-    let num = |i: usize| v[i].and_then(fast_num);
-    let start = fast_secs(v[0]?)?;
-    let dur = v[1].and_then(fast_secs).unwrap_or(0);
+/// A record from one line's values in the order of `KEYS` (`None`: unset or
+/// absent), from a TSV or a JSON line; `None` when time or addresses are
+/// missing. Times are read exactly (no float rounding: Zeek writes µs).
+fn record(v: &[Option<&str>; 14], line: u64) -> Option<FlowRecord> {
+    let num = |i: usize| v[i].and_then(count);
+    let secs = crate::model::parse_time;
+    let start = secs(v[0]?)?;
+    let dur = v[1].and_then(secs).unwrap_or(0);
     let sa = crate::model::parse_ip(v[2]?)?;
     let da = crate::model::parse_ip(v[3]?)?;
     Some(FlowRecord {
@@ -163,36 +160,12 @@ fn record_tsv(v: &[Option<&str>; 14], line: u64) -> Option<FlowRecord> {
     })
 }
 
-/// A count as `record` reads it (integer, else a float truncated).
-fn fast_num(v: &str) -> Option<u64> {
+/// A count: an integer, else a float truncated.
+fn count(v: &str) -> Option<u64> {
     let v = v.trim();
     v.parse::<u64>()
         .ok()
         .or_else(|| v.parse::<f64>().ok().map(|f| f as u64))
-}
-
-/// Epoch seconds with up to nine decimals, exactly; anything else through
-/// `parse_time` (RFC 3339).
-fn fast_secs(v: &str) -> Option<Ts> {
-    let b = v.as_bytes();
-    let dot = memchr::memchr(b'.', b).unwrap_or(b.len());
-    let (int, frac) = (&b[..dot], b.get(dot + 1..).unwrap_or(&[]));
-    if int.is_empty()
-        || int.len() > 12
-        || frac.len() > 9
-        || !int.iter().chain(frac).all(u8::is_ascii_digit)
-    {
-        return secs(v);
-    }
-    let mut secs = 0i64;
-    for d in int {
-        secs = secs * 10 + i64::from(d - b'0');
-    }
-    let mut ns = 0i64;
-    for i in 0..9 {
-        ns = ns * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
-    }
-    Some(secs * crate::model::NS_PER_SEC + ns)
 }
 
 /// What the header lines read so far say: the field names, where each of
@@ -291,7 +264,7 @@ fn lines(
             for (o, v) in vals.iter_mut().zip(&v) {
                 *o = v.as_deref();
             }
-            record_tsv(&vals, line_no)
+            record(&vals, line_no)
         } else if let Some(rest) = text.strip_prefix('#') {
             if let Some(f) = rest.strip_prefix("fields\t") {
                 *fields = f.split('\t').map(String::from).collect();
@@ -339,7 +312,7 @@ fn lines(
                     .map(|i| &text[spans[i].0..spans[i].1])
                     .filter(|v| *v != unset.as_str() && *v != "(empty)");
             }
-            record_tsv(&vals, line_no)
+            record(&vals, line_no)
         };
         match rec {
             Some(r) => {

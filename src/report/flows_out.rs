@@ -3,6 +3,7 @@
 
 use super::FlowRow;
 use crate::diag::{csv_text, sanitize};
+use crate::model::push_epoch;
 use std::io::Write;
 
 pub const COLUMNS: [&str; 27] = [
@@ -60,9 +61,9 @@ fn cells(r: &FlowRow<'_>, csv: bool, file_cell: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(int.format(v).as_bytes());
         out.push(sep);
     };
-    epoch(out, r.ts_ns);
+    push_epoch(out, r.ts_ns);
     out.push(sep);
-    epoch(out, r.duration_ns);
+    push_epoch(out, r.duration_ns);
     out.push(sep);
     out.extend_from_slice(r.proto.as_bytes());
     out.push(sep);
@@ -110,21 +111,6 @@ fn cells(r: &FlowRow<'_>, csv: bool, file_cell: &[u8], out: &mut Vec<u8>) {
     out.push(sep);
     out.extend_from_slice(int.format(r.sampling).as_bytes());
     out.push(b'\n');
-}
-
-/// Seconds with six decimals, as `model::fmt_epoch`.
-fn epoch(out: &mut Vec<u8>, ns: i64) {
-    let secs = ns.div_euclid(crate::model::NS_PER_SEC);
-    let us = ns.rem_euclid(crate::model::NS_PER_SEC) / 1000;
-    out.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
-    out.push(b'.');
-    let mut frac = [b'0'; 6];
-    let mut v = us;
-    for d in frac.iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    out.extend_from_slice(&frac);
 }
 
 fn ip(out: &mut Vec<u8>, a: std::net::IpAddr) {
