@@ -59,7 +59,13 @@ pub fn parse_time(s: &str) -> Option<Ts> {
     // them); an RFC 3339 text never reads as a number, so the order does not
     // change any result.
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if let Ok(secs) = int.parse::<i64>() {
+    let plain = !int.is_empty() && int.len() <= 18 && int.bytes().all(|c| c.is_ascii_digit());
+    let secs = if plain {
+        Ok(int.bytes().fold(0i64, |a, d| a * 10 + i64::from(d - b'0')))
+    } else {
+        int.parse::<i64>()
+    };
+    if let Ok(secs) = secs {
         if frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
