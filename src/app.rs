@@ -627,10 +627,25 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
     let name_index = detect::name_index(&a.flows, &a.names);
     let dns_info = detect::rules::dns_tunnel::information_bounds(&a.dns);
+    let scope = detect::Scope {
+        netscope: &cfg.input.netscope,
+        business_hours: cfg.business_hours.as_ref(),
+    };
+    let mut passes = detect::start_all();
+    let mut icmp = detect::IcmpChannels::default();
+    let mut transfers = detect::rules::staging::InternalTransfers::default();
+    for f in &a.flows {
+        for p in &mut passes {
+            p.observe(&scope, f);
+        }
+        icmp.observe(&scope, f);
+        transfers.observe(&scope, f);
+    }
+    let replay = |g: &mut dyn FnMut(&Flow)| a.flows.iter().for_each(g);
     let detect_input = DetectInput {
-        flows: &a.flows,
         dns: &a.dns,
         dns_info: &dns_info,
+        replay: &replay,
         allowed_memo: Default::default(),
         names: &name_index,
         netscope: &cfg.input.netscope,
@@ -643,9 +658,9 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         business_hours: cfg.business_hours.as_ref(),
         extra_services: &cfg.exfil_services,
     };
-    let findings = detect::run_all(&detect_input);
-    let channels = detect::channel_bounds(&detect_input);
-    let transfers = detect::rules::staging::internal_transfers(&detect_input);
+    let findings = detect::finish_all(&detect_input, passes);
+    let channels = detect::channel_bounds(&detect_input, &icmp);
+    let transfers = transfers.pairs;
     let vin = VerdictInputs {
         scope: &cfg.scope,
         scope_given: !cfg.scope.is_empty(),

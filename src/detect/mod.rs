@@ -68,9 +68,44 @@ pub struct Iocs {
     pub domains: Vec<String>,
 }
 
-/// Everything a detector may look at.
+/// What a detector may use while flows pass by: settled before the first flow.
+/// Names, allow-list decisions, DNS and the baseline are known only when all
+/// flows have been seen, so they are used in [`Pass::finish`] alone; that is
+/// what lets flows stream through the detectors without being held.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub netscope: &'a Netscope,
+    pub business_hours: Option<&'a BusinessHours>,
+}
+
+impl Scope<'_> {
+    /// The internal host, external destination, outbound and inbound stats of an
+    /// outer flow, and whether the host is the originator; None when the flow
+    /// does not cross the boundary.
+    pub fn outbound(&self, f: &Flow) -> Option<(IpAddr, IpAddr, DirStats, DirStats, bool)> {
+        if f.key.depth > 0 {
+            return None;
+        }
+        match (
+            self.netscope.class(f.orig.ip),
+            self.netscope.class(f.resp.ip),
+        ) {
+            (AddrClass::Internal, AddrClass::External) => {
+                Some((f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats, true))
+            }
+            (AddrClass::External, AddrClass::Internal) => {
+                Some((f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats, false))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Hands every flow to a closure.
+pub type Replay<'a> = dyn Fn(&mut dyn FnMut(&Flow)) + 'a;
+
+/// Everything a detector may look at when it decides (after the last flow).
 pub struct DetectInput<'a> {
-    pub flows: &'a [Flow],
     pub dns: &'a [((IpAddr, String), DnsAgg)],
     /// Information bound of each DNS aggregate (same order as `dns`).
     pub dns_info: &'a [u64],
@@ -83,6 +118,9 @@ pub struct DetectInput<'a> {
     pub business_hours: Option<&'a BusinessHours>,
     /// Exfiltration-service domains added by the case (D5).
     pub extra_services: &'a [String],
+    /// Hands every flow of the window to the closure once more, for the rare
+    /// rule that needs a second look (D13's egress after fan-in).
+    pub replay: &'a Replay<'a>,
     /// Memo of `allowed()` per address.
     pub allowed_memo:
         std::cell::RefCell<std::collections::HashMap<IpAddr, bool, foldhash::fast::FixedState>>,
@@ -112,24 +150,17 @@ impl BusinessHours {
 }
 
 impl DetectInput<'_> {
-    /// The internal host, external destination, outbound and inbound stats of an
-    /// outer flow, or None when it does not cross the boundary.
+    /// What detectors saw while the flows passed.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope {
+            netscope: self.netscope,
+            business_hours: self.business_hours,
+        }
+    }
+
+    /// [`Scope::outbound`], for rules that look at the baseline's flows.
     pub fn outbound(&self, f: &Flow) -> Option<(IpAddr, IpAddr, DirStats, DirStats, bool)> {
-        if f.key.depth > 0 {
-            return None;
-        }
-        match (
-            self.netscope.class(f.orig.ip),
-            self.netscope.class(f.resp.ip),
-        ) {
-            (AddrClass::Internal, AddrClass::External) => {
-                Some((f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats, true))
-            }
-            (AddrClass::External, AddrClass::Internal) => {
-                Some((f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats, false))
-            }
-            _ => None,
-        }
+        self.scope().outbound(f)
     }
 
     /// Names of a destination (each once; address literals from Host headers left out).
@@ -196,7 +227,17 @@ pub trait Detector: Sync {
     fn name(&self) -> &'static str;
     /// What it finds, why it matters, defaults and their sources, known false positives.
     fn explain(&self) -> &'static str;
-    fn run(&self, input: &DetectInput<'_>) -> Vec<Finding>;
+    /// A fresh state for one run: it sees every flow once ([`Pass::observe`]), in
+    /// any order, and then decides ([`Pass::finish`]).
+    fn start(&self) -> Box<dyn Pass>;
+}
+
+/// One detector's state during a run. What it keeps per flow is what its rule
+/// needs (most keep per host or per host and destination aggregates); it never
+/// holds the flows themselves.
+pub trait Pass: Send {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow);
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding>;
 }
 
 /// All detectors, in code order.
@@ -218,9 +259,14 @@ pub fn registry() -> Vec<Box<dyn Detector>> {
     ]
 }
 
-/// Runs every detector; findings sorted (severity, bytes desc, code, host).
-pub fn run_all(input: &DetectInput<'_>) -> Vec<Finding> {
-    let mut out: Vec<Finding> = registry().iter().flat_map(|d| d.run(input)).collect();
+/// Every detector's state, in code order.
+pub fn start_all() -> Vec<Box<dyn Pass>> {
+    registry().iter().map(|d| d.start()).collect()
+}
+
+/// Decides every detector's findings; sorted (severity, bytes desc, code, host).
+pub fn finish_all(input: &DetectInput<'_>, passes: Vec<Box<dyn Pass>>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = passes.into_iter().flat_map(|p| p.finish(input)).collect();
     // D1 fires when the same host also uploads to a new destination (D4) or an
     // exfiltration service (D5) (methodology D1: "FIRE if also D4 or D5").
     let corroborated: std::collections::BTreeSet<IpAddr> = out
@@ -343,8 +389,32 @@ pub struct ChannelBound {
     pub icmp_payload_bytes: u64,
 }
 
+/// The ICMP echo payload internal hosts sent to each external destination
+/// (the ICMP term of [`channel_bounds`]), gathered as flows pass.
+#[derive(Default)]
+pub struct IcmpChannels {
+    sent: BTreeMap<(IpAddr, IpAddr), u64>,
+}
+
+impl IcmpChannels {
+    pub fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        let Some(s) = &f.icmp else { return };
+        let Some((host, dest, _, _, host_is_orig)) = cx.outbound(f) else {
+            return;
+        };
+        *self.sent.entry((host, dest)).or_default() += if host_is_orig {
+            s.request_payload
+        } else {
+            s.reply_payload
+        };
+    }
+}
+
 /// Per internal host, the DNS and ICMP terms of the upper bound (methodology §3.3).
-pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
+pub fn channel_bounds(
+    inp: &DetectInput<'_>,
+    icmp: &IcmpChannels,
+) -> BTreeMap<IpAddr, ChannelBound> {
     let mut m: BTreeMap<IpAddr, ChannelBound> = BTreeMap::new();
     for (((client, domain), agg), info) in inp.dns.iter().zip(inp.dns_info) {
         if inp.netscope.class(*client) != AddrClass::Internal
@@ -366,19 +436,10 @@ pub fn channel_bounds(inp: &DetectInput<'_>) -> BTreeMap<IpAddr, ChannelBound> {
             m.entry(*client).or_default().dns_information_bytes += *info;
         }
     }
-    for f in inp.flows {
-        let Some(s) = &f.icmp else { continue };
-        let Some((host, dest, _, _, host_is_orig)) = inp.outbound(f) else {
-            continue;
-        };
-        if inp.allowed(dest) {
-            continue;
+    for (&(host, dest), &bytes) in &icmp.sent {
+        if !inp.allowed(dest) {
+            m.entry(host).or_default().icmp_payload_bytes += bytes;
         }
-        m.entry(host).or_default().icmp_payload_bytes += if host_is_orig {
-            s.request_payload
-        } else {
-            s.reply_payload
-        };
     }
     m
 }

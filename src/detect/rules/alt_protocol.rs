@@ -1,7 +1,8 @@
 //! D6 alt_protocol: uploads over file-transfer protocols (FTP, SSH/SFTP/SCP, SMB, rsync).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::mb;
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Seen, mb};
+use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -42,28 +43,40 @@ its banner on any port; the other services on other ports are not (a known false
 ## Known false positives\n\
 Administrators copying files to external servers; partner SFTP exchanges (allowlist them)."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut acc: BTreeMap<(IpAddr, IpAddr, &'static str), Vec<&crate::model::Flow>> =
-            BTreeMap::new();
-        for f in inp.flows {
-            let Some((host, dest, _, _, host_is_orig)) = inp.outbound(f) else {
-                continue;
-            };
-            if !host_is_orig {
-                continue;
-            }
-            // By port, or by the protocol the client spoke (SSH on any port).
-            let by_content = match f.app_proto {
-                Some("ssh") => Some("ssh/sftp/scp"),
-                _ => None,
-            };
-            if let Some(s) = by_content.or_else(|| service(f.resp.port)) {
-                acc.entry((host, dest, s)).or_default().push(f);
-            }
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host, destination and service: bytes the host sent and the flows seen.
+#[derive(Default)]
+struct State {
+    acc: BTreeMap<(IpAddr, IpAddr, &'static str), (u64, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        let Some((host, dest, o, _, host_is_orig)) = cx.outbound(f) else {
+            return;
+        };
+        if !host_is_orig {
+            return;
         }
+        // By port, or by the protocol the client spoke (SSH on any port).
+        let by_content = match f.app_proto {
+            Some("ssh") => Some("ssh/sftp/scp"),
+            _ => None,
+        };
+        if let Some(s) = by_content.or_else(|| service(f.resp.port)) {
+            let e = self.acc.entry((host, dest, s)).or_default();
+            e.0 += o.bytes;
+            e.1.add(f);
+        }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest, svc), fl) in acc {
-            let bytes: u64 = fl.iter().map(|f| f.orig_stats.bytes).sum();
+        for ((host, dest, svc), (bytes, seen)) in self.acc {
             if bytes <= BYTES || inp.allowed(dest) {
                 continue;
             }
@@ -74,19 +87,19 @@ Administrators copying files to external servers; partner SFTP exchanges (allowl
                 text: format!(
                     "{host} sent {} over {svc} to {dest} in {} flow(s)",
                     mb(bytes),
-                    fl.len()
+                    seen.flows
                 ),
                 text_de: format!(
                     "{host} hat {} über {svc} an {dest} gesendet ({} Verbindung(en))",
                     mb(bytes),
-                    fl.len()
+                    seen.flows
                 ),
                 metrics: vec![Metric {
                     name: "bytes_out",
                     value: bytes as f64,
                     threshold: Some(BYTES as f64),
                 }],
-                ..Finding::for_pair(self, inp, host, dest, &fl)
+                ..Finding::for_pair(&AltProtocol, inp, host, dest, &seen)
             });
         }
         out

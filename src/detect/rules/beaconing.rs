@@ -2,7 +2,8 @@
 //! timestamp and data-size scores). A beacon is evidence of an active channel.
 
 use super::super::stats::{bowley_score, madm, median};
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Seen, Series};
 use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -65,22 +66,36 @@ default_config.hjson. Jitter lowers but does not remove the score (Fox-IT).\n\n\
 ## Known false positives\n\
 Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut acc: BTreeMap<(IpAddr, IpAddr), Vec<&Flow>> = BTreeMap::new();
-        for f in inp.flows {
-            if let Some((host, dest, _, _, true)) = inp.outbound(f)
-                && f.icmp.is_none()
-            {
-                acc.entry((host, dest)).or_default().push(f);
-            }
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host and destination, the start and outbound size of each connection.
+#[derive(Default)]
+struct State {
+    pairs: BTreeMap<(IpAddr, IpAddr), (Series, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if let Some((host, dest, _, _, true)) = cx.outbound(f)
+            && f.icmp.is_none()
+        {
+            let e = self.pairs.entry((host, dest)).or_default();
+            e.0.push((f.first_ts, f.orig_stats.bytes));
+            e.1.add(f);
         }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest), fl) in acc {
+        for ((host, dest), (fl, seen)) in self.pairs {
             if fl.len() < MIN_CONNS || inp.allowed(dest) {
                 continue;
             }
-            let starts: Vec<i64> = fl.iter().map(|f| f.first_ts).collect();
-            let sizes: Vec<f64> = fl.iter().map(|f| f.orig_stats.bytes as f64).collect();
+            let starts: Vec<i64> = fl.iter().map(|f| f.0).collect();
+            let sizes: Vec<f64> = fl.iter().map(|f| f.1 as f64).collect();
             let (sc, ts, ds) = score(&starts, &sizes);
             if sc < SCORE {
                 continue;
@@ -94,7 +109,7 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
                 // Bursts of connections within a second are retries, not a schedule.
                 continue;
             }
-            let bytes: u64 = fl.iter().map(|f| f.orig_stats.bytes).sum();
+            let bytes: u64 = fl.iter().map(|f| f.1).sum();
             let mut deltas: Vec<f64> = {
                 let mut s = starts.clone();
                 s.sort_unstable();
@@ -103,7 +118,7 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
             let period = median(&mut deltas);
             out.push(Finding {
                 severity: Severity::Flag,
-                protocol: format!("{}/{}", crate::model::proto_name(fl[0].key.proto), fl[0].resp.port),
+                protocol: seen.protocol(),
                 bytes,
                 text: format!(
                     "{host} connected to {dest} {} times about every {period:.1} s (beacon score {sc:.2}); {bytes} bytes went out",
@@ -120,7 +135,7 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
                     Metric { name: "connections", value: fl.len() as f64, threshold: Some(MIN_CONNS as f64) },
                     Metric { name: "median_interval_s", value: period, threshold: None },
                 ],
-                ..Finding::for_pair(self, inp, host, dest, &fl)
+                ..Finding::for_pair(&Beaconing, inp, host, dest, &seen)
             });
         }
         out

@@ -2,7 +2,8 @@
 //! host to one destination (data split into chunks and sent on a schedule).
 
 use super::super::stats::{madm, median};
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Seen, Series};
 use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -45,31 +46,46 @@ docs/detectors.md).\n\n\
 ## Known false positives\n\
 Telemetry agents that post fixed-size reports (allowlist them), synthetic monitoring."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut acc: BTreeMap<(IpAddr, IpAddr), Vec<&Flow>> = BTreeMap::new();
-        for f in inp.flows {
-            if let Some((host, dest, o, i, true)) = inp.outbound(f)
-                && o.bytes > i.bytes
-            {
-                acc.entry((host, dest)).or_default().push(f);
-            }
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host and destination, the start and outbound size of each flow that sent
+/// more than it received.
+#[derive(Default)]
+struct State {
+    pairs: BTreeMap<(IpAddr, IpAddr), (Series, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if let Some((host, dest, o, i, true)) = cx.outbound(f)
+            && o.bytes > i.bytes
+        {
+            let e = self.pairs.entry((host, dest)).or_default();
+            e.0.push((f.first_ts, f.orig_stats.bytes));
+            e.1.add(f);
         }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest), fl) in acc {
+        for ((host, dest), (fl, seen)) in self.pairs {
             if fl.len() < MIN_FLOWS || inp.allowed(dest) {
                 continue;
             }
-            let mut sizes: Vec<f64> = fl.iter().map(|f| f.orig_stats.bytes as f64).collect();
+            let mut sizes: Vec<f64> = fl.iter().map(|f| f.1 as f64).collect();
             let med = median(&mut sizes);
             if med < MIN_CHUNK {
                 continue;
             }
             let uniform = fl
                 .iter()
-                .filter(|f| ((f.orig_stats.bytes as f64) - med).abs() <= SIZE_TOLERANCE * med)
+                .filter(|f| ((f.1 as f64) - med).abs() <= SIZE_TOLERANCE * med)
                 .count();
             let share = uniform as f64 / fl.len() as f64;
-            let mut starts: Vec<i64> = fl.iter().map(|f| f.first_ts).collect();
+            let mut starts: Vec<i64> = fl.iter().map(|f| f.0).collect();
             starts.sort_unstable();
             let mut deltas: Vec<f64> = starts
                 .windows(2)
@@ -81,10 +97,10 @@ Telemetry agents that post fixed-size reports (allowlist them), synthetic monito
             if share < UNIFORM_SHARE || !regular {
                 continue;
             }
-            let bytes: u64 = fl.iter().map(|f| f.orig_stats.bytes).sum();
+            let bytes: u64 = fl.iter().map(|f| f.1).sum();
             out.push(Finding {
                 severity: Severity::Fire,
-                protocol: format!("{}/{}", crate::model::proto_name(fl[0].key.proto), fl[0].resp.port),
+                protocol: seen.protocol(),
                 bytes,
                 text: format!(
                     "{host} uploaded {} chunks of about {med:.0} bytes to {dest} every {period:.1} s ({bytes} bytes in total)",
@@ -101,7 +117,7 @@ Telemetry agents that post fixed-size reports (allowlist them), synthetic monito
                     Metric { name: "median_interval_s", value: period, threshold: None },
                     Metric { name: "interval_madm_s", value: dm, threshold: Some(REGULARITY * period) },
                 ],
-                ..Finding::for_pair(self, inp, host, dest, &fl)
+                ..Finding::for_pair(&ChunkedUpload, inp, host, dest, &seen)
             });
         }
         out

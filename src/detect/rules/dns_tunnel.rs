@@ -1,7 +1,7 @@
 //! D7 dns_tunnel: data carried in DNS query names (iodine, dnscat2, dns2tcp...),
 //! per (client, registered domain), with an information bound in bytes.
 
-use super::super::{DetectInput, Detector, Finding, FrameSpan, Metric, Severity};
+use super::super::{DetectInput, Detector, Finding, FrameSpan, Metric, Pass, Scope, Severity};
 use crate::flow::features::DnsAgg;
 
 /// RITA "C2 over DNS" base threshold: 100 unique subdomains.
@@ -81,7 +81,18 @@ CDNs and telemetry with hashed host names, anti-virus and DNSBL lookups, DNSSEC 
 Allowlist such domains (domain suffix) with a justification. DNS over TLS/HTTPS and TCP DNS \
 are not inspected (known false negatives)."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::new(State)
+    }
+}
+
+/// D7 looks at the DNS aggregates only, not at flows.
+struct State;
+
+impl Pass for State {
+    fn observe(&mut self, _: &Scope<'_>, _: &crate::model::Flow) {}
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for (((client, domain), agg), &info) in inp.dns.iter().zip(inp.dns_info) {
             if agg.queries == 0 {
@@ -123,8 +134,8 @@ are not inspected (known false negatives)."
             }
             let severity = if fire { Severity::Fire } else { Severity::Flag };
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
+                code: DnsTunnel.code(),
+                name: DnsTunnel.name(),
                 severity,
                 host: *client,
                 destination: None,

@@ -1,8 +1,9 @@
 //! D5 exfil_service: uploads to cloud storage, file transfer, paste, webhook and
 //! code-hosting services, recognised by name (SNI, DNS answer, HTTP Host).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::mb;
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Seen, mb};
+use crate::model::Flow;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -75,14 +76,32 @@ Sanctioned use of the same services (company OneDrive or Dropbox). Allowlist the
 addresses or names and mark them multi-tenant; names are only known when the capture contains \
 the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut acc: BTreeMap<(IpAddr, IpAddr), Vec<&crate::model::Flow>> = BTreeMap::new();
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host and destination: bytes the host sent and the flows seen (the
+/// destination's names, and so its category, are known only at the end).
+#[derive(Default)]
+struct State {
+    acc: BTreeMap<(IpAddr, IpAddr), (u64, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if let Some((host, dest, o, _, _)) = cx.outbound(f) {
+            let e = self.acc.entry((host, dest)).or_default();
+            e.0 += o.bytes;
+            e.1.add(f);
+        }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut cats: BTreeMap<IpAddr, Option<(&'static str, &'static str, String)>> =
             BTreeMap::new();
-        for f in inp.flows {
-            let Some((host, dest, _, _, _)) = inp.outbound(f) else {
-                continue;
-            };
+        let mut out = Vec::new();
+        for ((host, dest), (bytes, seen)) in self.acc {
             let c = cats.entry(dest).or_insert_with(|| {
                 inp.names_of(dest).into_iter().find_map(|n| {
                     category(&n).map(|(c, d)| (c, d, n.clone())).or_else(|| {
@@ -94,16 +113,9 @@ the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
                     })
                 })
             });
-            if c.is_some() {
-                acc.entry((host, dest)).or_default().push(f);
-            }
-        }
-        let mut out = Vec::new();
-        for ((host, dest), fl) in acc {
-            let Some(Some((cat, _, name))) = cats.get(&dest) else {
+            let Some((cat, _, name)) = c.clone() else {
                 continue;
             };
-            let bytes: u64 = super::sent_by(&fl, host);
             if bytes < FLAG_BYTES || inp.allowed(dest) {
                 continue;
             }
@@ -129,7 +141,7 @@ the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
                     value: bytes as f64,
                     threshold: Some(FIRE_BYTES as f64),
                 }],
-                ..Finding::for_pair(self, inp, host, dest, &fl)
+                ..Finding::for_pair(&ExfilService, inp, host, dest, &seen)
             });
         }
         out

@@ -1,8 +1,10 @@
 //! D8 icmp_tunnel: data carried in ICMP echo payloads (ptunnel, icmptunnel, hans,
 //! or plain ping with a chosen pattern).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::spans;
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{OrderKey, Seen, order_key};
+use crate::model::{Flow, IcmpStats};
+use std::net::IpAddr;
 
 /// Elastic's rule: echo requests with payloads of 256 bytes or more.
 pub const LARGE: u64 = 256;
@@ -38,33 +40,55 @@ bytes (Windows) and 56 bytes (Linux, macOS).\n\n\
 Path-MTU and network diagnostics with large pings (`ping -s 1400`), monitoring systems that \
 ping with big payloads. Allowlist the monitoring targets."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Echo flows from an internal host over the thresholds (few), with their order key.
+#[derive(Default)]
+struct State {
+    hits: Vec<(OrderKey, IpAddr, IpAddr, IcmpStats, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        let Some(s) = &f.icmp else { return };
+        let Some((host, dest, _, _, host_is_orig)) = cx.outbound(f) else {
+            return;
+        };
+        // Requests must come from the internal host.
+        if !host_is_orig || s.request_payload <= TOTAL {
+            return;
+        }
+        let large = s.large_requests > 0;
+        let mismatch = s.mismatched_replies > 0;
+        if large || mismatch {
+            let mut seen = Seen::default();
+            seen.add(f);
+            let k = order_key(f);
+            self.hits.push((k, host, dest, (**s).clone(), seen));
+        }
+    }
+
+    fn finish(mut self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
+        self.hits.sort_by_key(|x| x.0);
         let mut out = Vec::new();
-        for f in inp.flows {
-            let Some(s) = &f.icmp else { continue };
-            let Some((host, dest, _, _, host_is_orig)) = inp.outbound(f) else {
-                continue;
-            };
-            // Requests must come from the internal host.
-            if !host_is_orig || s.request_payload <= TOTAL || inp.allowed(dest) {
-                continue;
-            }
-            let large = s.large_requests > 0;
-            let mismatch = s.mismatched_replies > 0;
-            if !(large || mismatch) {
+        for (_, host, dest, s, seen) in self.hits {
+            if inp.allowed(dest) {
                 continue;
             }
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
+                code: IcmpTunnel.code(),
+                name: IcmpTunnel.name(),
                 severity: Severity::Fire,
                 host,
                 destination: Some(dest),
                 destination_names: inp.names_of(dest),
                 protocol: "icmp-echo".into(),
                 bytes: s.request_payload,
-                first_ts: f.first_ts,
-                last_ts: f.last_ts,
+                first_ts: seen.first_ts,
+                last_ts: seen.last_ts,
                 text: format!(
                     "{host} sent {} echo requests with {} payload bytes to {dest} ({} of 256 bytes or more, {} distinct sizes, {} replies not echoing their request)",
                     s.requests,
@@ -88,7 +112,8 @@ ping with big payloads. Allowlist the monitoring targets."
                     Metric { name: "mismatched_replies", value: s.mismatched_replies as f64, threshold: Some(1.0) },
                     Metric { name: "distinct_payloads", value: s.distinct_payloads as f64, threshold: None },
                 ],
-                references: spans(std::iter::once(f), host, dest, 1)
+                references: seen
+                    .spans(host, dest, 1)
                     .into_iter()
                     .map(|mut r| {
                         let t = if host.is_ipv4() { "icmp.type==8" } else { "icmpv6.type==128" };

@@ -1,6 +1,8 @@
 //! D12 ioc_hit: traffic to the incident's indicators of compromise (case file).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::Seen;
+use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -27,48 +29,55 @@ from the case.\n\n\
 ## Known false positives\n\
 Shared hosting and CDN addresses listed as IOCs."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host and destination that the host sent packets to: bytes sent and the
+/// flows seen (domain indicators match names known only at the end).
+#[derive(Default)]
+struct State {
+    acc: BTreeMap<(IpAddr, IpAddr), (u64, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if let Some((host, dest, o, _, _)) = cx.outbound(f)
+            && o.pkts > 0
+        {
+            let e = self.acc.entry((host, dest)).or_default();
+            e.0 += o.bytes;
+            e.1.add(f);
+        }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         if inp.iocs.nets.is_empty() && inp.iocs.domains.is_empty() {
             return Vec::new();
         }
-        let mut acc: BTreeMap<(IpAddr, IpAddr), (Vec<&crate::model::Flow>, String)> =
-            BTreeMap::new();
-        for f in inp.flows {
-            let Some((host, dest, o, _, _)) = inp.outbound(f) else {
-                continue;
-            };
-            if o.pkts == 0 {
-                continue;
-            }
-            let why = if let Some(n) = inp.iocs.nets.iter().find(|n| n.contains(&dest)) {
-                Some(n.to_string())
-            } else {
-                inp.names_of(dest).into_iter().find(|name| {
-                    inp.iocs
-                        .domains
-                        .iter()
-                        .any(|d| name == d || name.ends_with(&format!(".{d}")))
-                })
-            };
-            if let Some(w) = why {
-                acc.entry((host, dest))
-                    .or_insert_with(|| (Vec::new(), w))
-                    .0
-                    .push(f);
-            }
-        }
-        acc.into_iter()
-            .map(|((host, dest), (fl, ioc))| {
-                let bytes: u64 = super::sent_by(&fl, host);
-                Finding {
+        self.acc
+            .into_iter()
+            .filter_map(|((host, dest), (bytes, seen))| {
+                let ioc = if let Some(n) = inp.iocs.nets.iter().find(|n| n.contains(&dest)) {
+                    n.to_string()
+                } else {
+                    inp.names_of(dest).into_iter().find(|name| {
+                        inp.iocs
+                            .domains
+                            .iter()
+                            .any(|d| name == d || name.ends_with(&format!(".{d}")))
+                    })?
+                };
+                Some(Finding {
                     severity: Severity::Fire,
                     protocol: "any".into(),
                     bytes,
                     text: format!("{host} sent {bytes} bytes to {dest}, an indicator of compromise ({ioc})"),
                     text_de: format!("{host} hat {bytes} Bytes an {dest} gesendet, einen Kompromittierungsindikator ({ioc})"),
                     metrics: vec![Metric { name: "bytes_out", value: bytes as f64, threshold: Some(0.0) }],
-                    ..Finding::for_pair(self, inp, host, dest, &fl)
-                }
+                    ..Finding::for_pair(&IocHit, inp, host, dest, &seen)
+                })
             })
             .collect()
     }

@@ -1,8 +1,9 @@
 //! D3 large_outbound: one flow that uploads a lot, or uploads for a long time.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::mb;
-use crate::model::NS_PER_SEC;
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{OrderKey, Seen, mb, order_key};
+use crate::model::{Flow, NS_PER_SEC};
+use std::net::IpAddr;
 
 /// MITRE ATT&CK DET0131 (T1048) DataVolumeThresholdMB example: > 50 MB in one connection.
 pub const BYTES: u64 = 50_000_000;
@@ -35,38 +36,59 @@ single connection\". 1 hour: RITA's long-connection base threshold (tiers 1/4/8/
 Legitimate uploads to services not on the allowlist (backups, video calls, software \
 publishing). Add such destinations to the allowlist with a justification."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Each flow over the size or duration threshold (few), with its order key.
+#[derive(Default)]
+struct State {
+    big: Vec<(OrderKey, IpAddr, IpAddr, u64, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        let Some((host, dest, o, i, _)) = cx.outbound(f) else {
+            return;
+        };
+        let dur = f.last_ts - f.first_ts;
+        let big = o.bytes >= BYTES;
+        let long = dur >= DURATION_NS && o.bytes > i.bytes && o.bytes >= LONG_FLOOR;
+        if big || long {
+            let mut seen = Seen::default();
+            seen.add(f);
+            let k = order_key(f);
+            self.big.push((k, host, dest, o.bytes, seen));
+        }
+    }
+
+    fn finish(mut self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
+        self.big.sort_by_key(|x| x.0);
         let mut out = Vec::new();
-        for f in inp.flows {
-            let Some((host, dest, o, i, _)) = inp.outbound(f) else {
-                continue;
-            };
-            let dur = f.last_ts - f.first_ts;
-            let big = o.bytes >= BYTES;
-            let long = dur >= DURATION_NS && o.bytes > i.bytes && o.bytes >= LONG_FLOOR;
-            if !(big || long) || inp.allowed(dest) {
+        for (_, host, dest, bytes, seen) in self.big {
+            if inp.allowed(dest) {
                 continue;
             }
+            let dur = seen.last_ts - seen.first_ts;
             out.push(Finding {
                 severity: Severity::Fire,
-                protocol: format!("{}/{}", crate::model::proto_name(f.key.proto), f.resp.port),
-                bytes: o.bytes,
-                first_ts: f.first_ts,
-                last_ts: f.last_ts,
+                protocol: seen.protocol(),
+                bytes,
                 text: format!(
                     "{host} uploaded {} to {dest} in one flow lasting {:.0} s",
-                    mb(o.bytes),
+                    mb(bytes),
                     dur as f64 / 1e9
                 ),
                 text_de: format!(
                     "{host} hat {} in einer Verbindung von {:.0} s an {dest} hochgeladen",
-                    mb(o.bytes),
+                    mb(bytes),
                     dur as f64 / 1e9
                 ),
                 metrics: vec![
                     Metric {
                         name: "bytes_out",
-                        value: o.bytes as f64,
+                        value: bytes as f64,
                         threshold: Some(BYTES as f64),
                     },
                     Metric {
@@ -75,7 +97,7 @@ publishing). Add such destinations to the allowlist with a justification."
                         threshold: Some(3600.0),
                     },
                 ],
-                ..Finding::for_pair(self, inp, host, dest, &[f])
+                ..Finding::for_pair(&LargeOutbound, inp, host, dest, &seen)
             });
         }
         out

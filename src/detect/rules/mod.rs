@@ -17,35 +17,126 @@ pub mod staging;
 pub mod volume_anomaly;
 
 use super::{FrameSpan, filter_for};
-use crate::model::Flow;
+use crate::model::{Flow, Ts};
 use std::net::IpAddr;
 
-/// Frame spans of flows (one per input, merged), capped at `max`.
-pub(crate) fn spans<'a>(
-    flows: impl Iterator<Item = &'a Flow>,
-    host: IpAddr,
-    dest: IpAddr,
-    max: usize,
-) -> Vec<FrameSpan> {
-    let mut by_input: std::collections::BTreeMap<usize, (u64, u64)> =
-        std::collections::BTreeMap::new();
-    for f in flows {
-        let e = by_input
-            .entry(f.span.input)
-            .or_insert((f.span.first_frame, f.span.last_frame));
-        e.0 = e.0.min(f.span.first_frame);
-        e.1 = e.1.max(f.span.last_frame);
+/// Where a flow stands in the report order: start, input, first frame.
+pub(crate) type OrderKey = (Ts, usize, u64);
+
+/// The largest flow of a group: its outbound bytes and order key (the later
+/// flow wins a tie, as a maximum over the report order does).
+pub(crate) type Largest = (u64, OrderKey);
+
+/// Start and outbound bytes of each flow of a host and destination.
+pub(crate) type Series = Vec<(Ts, u64)>;
+
+pub(crate) fn order_key(f: &Flow) -> OrderKey {
+    (f.first_ts, f.span.input, f.span.first_frame)
+}
+
+/// What a finding about a host and a destination cites of the flows behind it,
+/// gathered flow by flow: how many, their time range, the frame (or record)
+/// range per input, and the protocol and port of the first flow (report order).
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub flows: u64,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+    /// (input, first frame, last frame), sorted by input.
+    frames: Vec<(usize, u64, u64)>,
+    /// Order key (start, input, first frame) of the first flow, its protocol and
+    /// responder port.
+    first: OrderKey,
+    pub proto: u8,
+    pub port: u16,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            flows: 0,
+            first_ts: Ts::MAX,
+            last_ts: Ts::MIN,
+            frames: Vec::new(),
+            first: (Ts::MAX, usize::MAX, u64::MAX),
+            proto: 0,
+            port: 0,
+        }
     }
-    by_input
-        .into_iter()
-        .take(max)
-        .map(|(input, (a, b))| FrameSpan {
-            input,
-            first_frame: a,
-            last_frame: b,
-            display_filter: filter_for(host, dest),
-        })
-        .collect()
+}
+
+impl Seen {
+    pub fn add(&mut self, f: &Flow) {
+        self.flows += 1;
+        self.first_ts = self.first_ts.min(f.first_ts);
+        self.last_ts = self.last_ts.max(f.last_ts);
+        let s = f.span;
+        match self.frames.binary_search_by_key(&s.input, |x| x.0) {
+            Ok(i) => {
+                let e = &mut self.frames[i];
+                e.1 = e.1.min(s.first_frame);
+                e.2 = e.2.max(s.last_frame);
+            }
+            Err(i) => self
+                .frames
+                .insert(i, (s.input, s.first_frame, s.last_frame)),
+        }
+        let k = order_key(f);
+        if k < self.first {
+            self.first = k;
+            self.proto = f.key.proto;
+            self.port = f.resp.port;
+        }
+    }
+
+    pub fn merge(&mut self, o: &Seen) {
+        self.flows += o.flows;
+        self.first_ts = self.first_ts.min(o.first_ts);
+        self.last_ts = self.last_ts.max(o.last_ts);
+        for &(input, a, b) in &o.frames {
+            match self.frames.binary_search_by_key(&input, |x| x.0) {
+                Ok(i) => {
+                    let e = &mut self.frames[i];
+                    e.1 = e.1.min(a);
+                    e.2 = e.2.max(b);
+                }
+                Err(i) => self.frames.insert(i, (input, a, b)),
+            }
+        }
+        if o.first < self.first {
+            self.first = o.first;
+            self.proto = o.proto;
+            self.port = o.port;
+        }
+    }
+
+    /// First and last timestamp, (0, 0) when no flow was seen.
+    pub fn range(&self) -> (Ts, Ts) {
+        if self.flows == 0 {
+            (0, 0)
+        } else {
+            (self.first_ts, self.last_ts)
+        }
+    }
+
+    /// `proto/port` of the first flow, e.g. `tcp/443`.
+    pub fn protocol(&self) -> String {
+        format!("{}/{}", crate::model::proto_name(self.proto), self.port)
+    }
+
+    /// Frame spans (one per input), the first `max` inputs.
+    pub fn spans(&self, host: IpAddr, dest: IpAddr, max: usize) -> Vec<FrameSpan> {
+        self.frames
+            .iter()
+            .take(max)
+            .map(|&(input, a, b)| FrameSpan {
+                input,
+                first_frame: a,
+                last_frame: b,
+                display_filter: filter_for(host, dest),
+            })
+            .collect()
+    }
 }
 
 impl super::Finding {
@@ -57,8 +148,9 @@ impl super::Finding {
         inp: &super::DetectInput<'_>,
         host: IpAddr,
         dest: IpAddr,
-        flows: &[&Flow],
+        seen: &Seen,
     ) -> super::Finding {
+        let (first_ts, last_ts) = seen.range();
         super::Finding {
             code: det.code(),
             name: det.name(),
@@ -68,28 +160,14 @@ impl super::Finding {
             destination_names: inp.names_of(dest),
             protocol: String::new(),
             bytes: 0,
-            first_ts: flows.iter().map(|f| f.first_ts).min().unwrap_or(0),
-            last_ts: flows.iter().map(|f| f.last_ts).max().unwrap_or(0),
+            first_ts,
+            last_ts,
             text: String::new(),
             text_de: String::new(),
             metrics: Vec::new(),
-            references: spans(flows.iter().copied(), host, dest, 4),
+            references: seen.spans(host, dest, 4),
         }
     }
-}
-
-/// Application bytes `host` sent in the flows (whichever side of each it is).
-pub(crate) fn sent_by(flows: &[&Flow], host: IpAddr) -> u64 {
-    flows
-        .iter()
-        .map(|f| {
-            if f.orig.ip == host {
-                f.orig_stats.bytes
-            } else {
-                f.resp_stats.bytes
-            }
-        })
-        .sum()
 }
 
 pub(crate) fn mb(n: u64) -> String {

@@ -1,8 +1,8 @@
 //! D4 new_destination: a large upload to a destination no internal host used in
 //! the baseline and few hosts use now.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::mb;
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Seen, mb};
 use crate::flow::features::registered_domain;
 use crate::model::Flow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,7 +39,27 @@ destination > 50 MB: practitioner heuristic (methodology §1, low authority).\n\
 ## Known false positives\n\
 New SaaS rolled out during the window; a short baseline makes many destinations new."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host and destination: bytes the host sent and the flows seen.
+#[derive(Default)]
+struct State {
+    acc: BTreeMap<(IpAddr, IpAddr), (u64, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if let Some((host, dest, o, _, _)) = cx.outbound(f) {
+            let e = self.acc.entry((host, dest)).or_default();
+            e.0 += o.bytes;
+            e.1.add(f);
+        }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let Some(base) = inp.baseline else {
             return Vec::new();
         };
@@ -55,16 +75,12 @@ New SaaS rolled out during the window; a short baseline makes many destinations 
         }
         let mut users: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
         let mut hosts: BTreeSet<IpAddr> = BTreeSet::new();
-        let mut acc: BTreeMap<(IpAddr, IpAddr), Vec<&Flow>> = BTreeMap::new();
-        for f in inp.flows {
-            if let Some((host, dest, _, _, _)) = inp.outbound(f) {
-                hosts.insert(host);
-                users.entry(dest).or_default().insert(host);
-                acc.entry((host, dest)).or_default().push(f);
-            }
+        for &(host, dest) in self.acc.keys() {
+            hosts.insert(host);
+            users.entry(dest).or_default().insert(host);
         }
         let mut out = Vec::new();
-        for ((host, dest), fl) in acc {
+        for ((host, dest), (bytes, seen)) in self.acc {
             if known_ips.contains(&dest) || inp.allowed(dest) {
                 continue;
             }
@@ -80,7 +96,6 @@ New SaaS rolled out during the window; a short baseline makes many destinations 
             if !(n_users <= 1 || prevalence <= PREVALENCE) {
                 continue;
             }
-            let bytes: u64 = super::sent_by(&fl, host);
             if bytes < FLAG_BYTES {
                 continue;
             }
@@ -106,7 +121,7 @@ New SaaS rolled out during the window; a short baseline makes many destinations 
                     Metric { name: "bytes_out", value: bytes as f64, threshold: Some(FIRE_BYTES as f64) },
                     Metric { name: "prevalence", value: prevalence, threshold: Some(PREVALENCE) },
                 ],
-                ..Finding::for_pair(self, inp, host, dest, &fl)
+                ..Finding::for_pair(&NewDestination, inp, host, dest, &seen)
             });
         }
         out

@@ -1,7 +1,7 @@
 //! D11 off_hours: large uploads outside business hours.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::{mb, spans};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Largest, Seen, mb, order_key};
 use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -32,38 +32,69 @@ fixed: daylight saving time is not applied (a known limitation).\n\n\
 ## Known false positives\n\
 Scheduled backups and batch jobs at night (allowlist their destinations)."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let Some(bh) = inp.business_hours else {
-            return Vec::new();
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host and destination, what went out outside business hours: bytes, the
+/// largest single flow (bytes, order key), and the flows seen.
+#[derive(Default)]
+struct State {
+    pairs: BTreeMap<(IpAddr, IpAddr), (u64, Largest, Seen)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        let Some(bh) = cx.business_hours else {
+            return;
         };
-        let mut acc: BTreeMap<IpAddr, Vec<(&Flow, IpAddr, u64)>> = BTreeMap::new();
-        for f in inp.flows {
-            if let Some((host, dest, o, _, _)) = inp.outbound(f)
-                && o.bytes > 0
-                && !bh.is_business(f.first_ts)
-                && !inp.allowed(dest)
-            {
-                acc.entry(host).or_default().push((f, dest, o.bytes));
+        if let Some((host, dest, o, _, _)) = cx.outbound(f)
+            && o.bytes > 0
+            && !bh.is_business(f.first_ts)
+        {
+            let e = self.pairs.entry((host, dest)).or_default();
+            e.0 += o.bytes;
+            e.1 =
+                e.1.max((o.bytes, order_key(f)));
+            e.2.add(f);
+        }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
+        let mut hosts: BTreeMap<IpAddr, Vec<(IpAddr, u64, Largest, Seen)>> =
+            BTreeMap::new();
+        for ((host, dest), (bytes, top, seen)) in self.pairs {
+            if !inp.allowed(dest) {
+                hosts
+                    .entry(host)
+                    .or_default()
+                    .push((dest, bytes, top, seen));
             }
         }
         let mut out = Vec::new();
-        for (host, v) in acc {
-            let bytes: u64 = v.iter().map(|x| x.2).sum();
+        for (host, v) in hosts {
+            let bytes: u64 = v.iter().map(|x| x.1).sum();
             if bytes <= BYTES {
                 continue;
             }
-            let top = v.iter().max_by_key(|x| x.2).map(|x| x.1);
+            let top = v.iter().max_by_key(|x| x.2);
+            let mut all = Seen::default();
+            for x in &v {
+                all.merge(&x.3);
+            }
+            let (first_ts, last_ts) = all.range();
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
+                code: OffHours.code(),
+                name: OffHours.name(),
                 severity: Severity::Flag,
                 host,
-                destination: top,
-                destination_names: top.map(|d| inp.names_of(d)).unwrap_or_default(),
+                destination: top.map(|x| x.0),
+                destination_names: top.map(|x| inp.names_of(x.0)).unwrap_or_default(),
                 protocol: "any".into(),
                 bytes,
-                first_ts: v.iter().map(|x| x.0.first_ts).min().unwrap_or(0),
-                last_ts: v.iter().map(|x| x.0.last_ts).max().unwrap_or(0),
+                first_ts,
+                last_ts,
                 text: format!("{host} uploaded {} outside business hours", mb(bytes)),
                 text_de: format!(
                     "{host} hat außerhalb der Geschäftszeiten {} hochgeladen",
@@ -74,9 +105,7 @@ Scheduled backups and batch jobs at night (allowlist their destinations)."
                     value: bytes as f64,
                     threshold: Some(BYTES as f64),
                 }],
-                references: top
-                    .map(|d| spans(v.iter().filter(|x| x.1 == d).map(|x| x.0), host, d, 4))
-                    .unwrap_or_default(),
+                references: top.map(|x| x.3.spans(host, x.0, 4)).unwrap_or_default(),
             });
         }
         out

@@ -2,7 +2,7 @@
 //! ratio shift against the baseline).
 
 use super::super::stats::median;
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
 use super::mb;
 use crate::model::{Flow, NS_PER_SEC};
 use std::collections::BTreeMap;
@@ -60,7 +60,29 @@ analyze_producer_consumer_ratio). +0.4 shift: the 70:30 export role of their tab
 ## Known false positives\n\
 Hosts that start a sanctioned upload role (backup agents, video conferencing)."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+/// Per host: bytes out, bytes in, first and last timestamp in the window.
+#[derive(Default)]
+struct State {
+    win: BTreeMap<IpAddr, (u64, u64, i64, i64)>,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if let Some((h, _, o, i, _)) = cx.outbound(f) {
+            let e = self.win.entry(h).or_insert((0, 0, f.first_ts, f.last_ts));
+            e.0 += o.bytes;
+            e.1 += i.bytes;
+            e.2 = e.2.min(f.first_ts);
+            e.3 = e.3.max(f.last_ts);
+        }
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let Some(base) = inp.baseline else {
             return Vec::new();
         };
@@ -68,18 +90,8 @@ Hosts that start a sanctioned upload role (backup agents, video conferencing)."
         for ((h, _), (o, i)) in io_bins(inp, base, DAY) {
             daily.entry(h).or_default().push(pcr(o, i));
         }
-        let mut win: BTreeMap<IpAddr, (u64, u64, i64, i64)> = BTreeMap::new();
-        for f in inp.flows {
-            if let Some((h, _, o, i, _)) = inp.outbound(f) {
-                let e = win.entry(h).or_insert((0, 0, f.first_ts, f.last_ts));
-                e.0 += o.bytes;
-                e.1 += i.bytes;
-                e.2 = e.2.min(f.first_ts);
-                e.3 = e.3.max(f.last_ts);
-            }
-        }
         let mut out = Vec::new();
-        for (host, (o, i, t0, t1)) in win {
+        for (host, (o, i, t0, t1)) in self.win {
             let Some(mut d) = daily.get(&host).cloned() else {
                 continue;
             };
@@ -89,8 +101,8 @@ Hosts that start a sanctioned upload role (backup agents, video conferencing)."
                 continue;
             }
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
+                code: PcrShift.code(),
+                name: PcrShift.name(),
                 severity: Severity::Flag,
                 host,
                 destination: None,

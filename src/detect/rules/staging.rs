@@ -1,9 +1,10 @@
 //! D13 internal_staging: one internal host collects data from several others and
 //! then sends data out (fan-in, then egress).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
 use super::mb;
 use crate::attribution::netscope::AddrClass;
+use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -14,27 +15,32 @@ pub const SOURCES: usize = 3;
 /// And the staging host sends at least 10 MB out afterwards.
 pub const OUT_BYTES: u64 = 10_000_000;
 
-/// Bytes internal hosts sent to other internal hosts: (sender, receiver) → (bytes, first ts).
-pub fn internal_transfers(inp: &DetectInput<'_>) -> BTreeMap<(IpAddr, IpAddr), (u64, i64)> {
-    let mut m: BTreeMap<(IpAddr, IpAddr), (u64, i64)> = BTreeMap::new();
-    for f in inp.flows.iter().filter(|f| f.key.depth == 0) {
-        if inp.netscope.class(f.orig.ip) != AddrClass::Internal
-            || inp.netscope.class(f.resp.ip) != AddrClass::Internal
+/// Bytes internal hosts sent to other internal hosts: (sender, receiver) → (bytes,
+/// first ts), gathered as flows pass.
+#[derive(Default)]
+pub struct InternalTransfers {
+    pub pairs: BTreeMap<(IpAddr, IpAddr), (u64, i64)>,
+}
+
+impl InternalTransfers {
+    pub fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        if f.key.depth != 0
+            || cx.netscope.class(f.orig.ip) != AddrClass::Internal
+            || cx.netscope.class(f.resp.ip) != AddrClass::Internal
         {
-            continue;
+            return;
         }
         for (from, to, b) in [
             (f.orig.ip, f.resp.ip, f.orig_stats.bytes),
             (f.resp.ip, f.orig.ip, f.resp_stats.bytes),
         ] {
             if b > 0 {
-                let e = m.entry((from, to)).or_insert((0, f.first_ts));
+                let e = self.pairs.entry((from, to)).or_insert((0, f.first_ts));
                 e.0 += b;
                 e.1 = e.1.min(f.first_ts);
             }
         }
     }
-    m
 }
 
 pub struct Staging;
@@ -62,16 +68,26 @@ seen when the capture point sees it (a core switch SPAN, not an internet uplink)
 ## Known false positives\n\
 File servers that also sync to the cloud, backup servers, jump hosts."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let transfers = internal_transfers(inp);
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<InternalTransfers>::default()
+    }
+}
+
+impl Pass for InternalTransfers {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        InternalTransfers::observe(self, cx, f);
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut fan_in: BTreeMap<IpAddr, Vec<(IpAddr, u64, i64)>> = BTreeMap::new();
-        for (&(from, to), &(b, t)) in &transfers {
+        for (&(from, to), &(b, t)) in &self.pairs {
             if b >= SOURCE_BYTES {
                 fan_in.entry(to).or_default().push((from, b, t));
             }
         }
         // Hosts with enough fan-in, and when their first incoming transfer began;
-        // then one pass over the flows for what each sent out after that.
+        // then the flows once more for what each sent out after that (few hosts
+        // qualify, so nothing per flow is kept for this on the first pass).
         let candidates: BTreeMap<IpAddr, i64> = fan_in
             .iter()
             .filter(|(_, s)| s.len() >= SOURCES)
@@ -79,8 +95,9 @@ File servers that also sync to the cloud, backup servers, jump hosts."
             .collect();
         let mut egress: BTreeMap<IpAddr, (u64, i64)> = BTreeMap::new();
         if !candidates.is_empty() {
-            for f in inp.flows {
-                if let Some((h, dest, o, _, _)) = inp.outbound(f)
+            let cx = inp.scope();
+            (inp.replay)(&mut |f: &Flow| {
+                if let Some((h, dest, o, _, _)) = cx.outbound(f)
                     && let Some(&start) = candidates.get(&h)
                     && f.last_ts >= start
                     && !inp.allowed(dest)
@@ -89,7 +106,7 @@ File servers that also sync to the cloud, backup servers, jump hosts."
                     e.0 += o.bytes;
                     e.1 = e.1.max(f.last_ts);
                 }
-            }
+            });
         }
         let mut out = Vec::new();
         for (host, sources) in fan_in {
@@ -102,8 +119,8 @@ File servers that also sync to the cloud, backup servers, jump hosts."
             }
             let collected: u64 = sources.iter().map(|s| s.1).sum();
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
+                code: Staging.code(),
+                name: Staging.name(),
                 severity: Severity::Flag,
                 host,
                 destination: None,

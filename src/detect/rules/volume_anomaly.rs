@@ -2,9 +2,9 @@
 //! hour of the baseline (robust modified z-score).
 
 use super::super::stats::median;
-use super::super::{DetectInput, Detector, Finding, Metric, Severity};
-use super::{mb, spans};
-use crate::model::{Flow, NS_PER_SEC};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::{Largest, Seen, mb, order_key};
+use crate::model::{Flow, NS_PER_SEC, Ts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -25,18 +25,48 @@ fn key(hour_index: i64, weekly: bool) -> i64 {
     }
 }
 
-/// Outbound application bytes per (host, hour index) to non-allowlisted destinations.
-pub(crate) fn hourly(inp: &DetectInput<'_>, flows: &[Flow]) -> BTreeMap<(IpAddr, i64), u64> {
-    let mut m = BTreeMap::new();
-    for f in flows {
-        if let Some((host, dest, o, _, _)) = inp.outbound(f)
-            && o.bytes > 0
-            && !inp.allowed(dest)
-        {
-            *m.entry((host, f.first_ts.div_euclid(HOUR))).or_insert(0) += o.bytes;
+/// Outbound application bytes per host, hour index and destination (flows that
+/// sent any); with `detail`, also per host and hour the destination of the
+/// largest outbound flow and the frames of all of them.
+#[derive(Default)]
+pub(crate) struct Hourly {
+    bytes: BTreeMap<(IpAddr, i64, IpAddr), u64>,
+    hours: BTreeMap<(IpAddr, i64), (Largest, IpAddr, Seen)>,
+}
+
+impl Hourly {
+    fn add(&mut self, cx: &Scope<'_>, f: &Flow, detail: bool) {
+        let Some((host, dest, o, _, _)) = cx.outbound(f) else {
+            return;
+        };
+        let hour = f.first_ts.div_euclid(HOUR);
+        if o.bytes > 0 {
+            *self.bytes.entry((host, hour, dest)).or_insert(0) += o.bytes;
+        }
+        if detail {
+            let e = self
+                .hours
+                .entry((host, hour))
+                .or_insert_with(|| ((0, (Ts::MIN, 0, 0)), dest, Seen::default()));
+            let k = (o.bytes, order_key(f));
+            if k >= e.0 {
+                e.0 = k;
+                e.1 = dest;
+            }
+            e.2.add(f);
         }
     }
-    m
+
+    /// Bytes per (host, hour) to destinations not on the allow-list.
+    fn sums(&self, inp: &DetectInput<'_>) -> BTreeMap<(IpAddr, i64), u64> {
+        let mut m = BTreeMap::new();
+        for (&(host, hour, dest), &b) in &self.bytes {
+            if !inp.allowed(dest) {
+                *m.entry((host, hour)).or_insert(0) += b;
+            }
+        }
+        m
+    }
 }
 
 pub struct VolumeAnomaly;
@@ -70,7 +100,22 @@ Four weeks for hour-of-week: methodology §3.4.\n\n\
 Backups, patch days and month-end jobs that the baseline did not contain; a baseline that \
 already contains the attacker's activity hides it (contaminated baseline)."
     }
-    fn run(&self, inp: &DetectInput<'_>) -> Vec<Finding> {
+    fn start(&self) -> Box<dyn Pass> {
+        Box::<State>::default()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    window: Hourly,
+}
+
+impl Pass for State {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        self.window.add(cx, f, true);
+    }
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let Some(base) = inp.baseline else {
             return Vec::new();
         };
@@ -81,8 +126,12 @@ already contains the attacker's activity hides it (contaminated baseline)."
             return Vec::new();
         };
         let weekly = b1 - b0 >= 28 * 24 * HOUR;
-        let base_h = hourly(inp, base);
-        let win_h = hourly(inp, inp.flows);
+        let mut base_hourly = Hourly::default();
+        for f in base {
+            base_hourly.add(&inp.scope(), f, false);
+        }
+        let base_h = base_hourly.sums(inp);
+        let win_h = self.window.sums(inp);
         let (h0, h1) = (b0.div_euclid(HOUR), b1.div_euclid(HOUR));
         let mut out = Vec::new();
         for (&(host, hour), &x) in &win_h {
@@ -116,22 +165,11 @@ already contains the attacker's activity hides it (contaminated baseline)."
                 continue;
             }
             vals.clear();
-            let hour_flows: Vec<&Flow> = inp
-                .flows
-                .iter()
-                .filter(|f| {
-                    f.first_ts.div_euclid(HOUR) == hour
-                        && inp.outbound(f).is_some_and(|o| o.0 == host)
-                })
-                .collect();
-            let dest = hour_flows
-                .iter()
-                .filter_map(|f| inp.outbound(f).map(|o| (o.1, o.2.bytes)))
-                .max_by_key(|(_, b)| *b)
-                .map(|(d, _)| d);
+            let top = self.window.hours.get(&(host, hour));
+            let dest = top.map(|t| t.1);
             out.push(Finding {
-                code: self.code(),
-                name: self.name(),
+                code: VolumeAnomaly.code(),
+                name: VolumeAnomaly.name(),
                 severity: Severity::Flag,
                 host,
                 destination: dest,
@@ -158,7 +196,7 @@ already contains the attacker's activity hides it (contaminated baseline)."
                     Metric { name: "modified_z", value: if z.is_finite() { z } else { f64::MAX }, threshold: Some(Z) },
                     Metric { name: "baseline_median", value: med, threshold: None },
                 ],
-                references: dest.map(|d| spans(hour_flows.iter().copied(), host, d, 4)).unwrap_or_default(),
+                references: top.map(|t| t.2.spans(host, t.1, 4)).unwrap_or_default(),
             });
         }
         out
