@@ -624,8 +624,14 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         a.baseline_flows.extend(b.flows);
         baseline_inputs = b.inputs;
     }
-    let ledger = attribution::build(&a.flows, &a.names, &cfg.input.netscope, &cfg.allow);
-    let name_index = detect::name_index(&a.flows, &a.names);
+    let mut ledger_fold = attribution::LedgerFold::default();
+    let mut server_names = attribution::ServerNames::default();
+    for f in &a.flows {
+        ledger_fold.observe(&cfg.input.netscope, f);
+        server_names.observe(f);
+    }
+    let ledger = ledger_fold.finish(&a.names, &server_names, &cfg.allow);
+    let name_index = detect::name_index(&server_names, &a.names);
     let dns_info = detect::rules::dns_tunnel::information_bounds(&a.dns);
     let scope = detect::Scope {
         netscope: &cfg.input.netscope,

@@ -26,14 +26,21 @@ pub struct DestName {
 /// Variance of the Horvitz-Thompson estimate N·b of one sampled record that
 /// counted `bytes` in `pkts` packets: N(N-1)·Σ b_i² (methodology 3.3). The
 /// per-packet sizes are not in the record; Σ b_i² is bounded by b·m with m the
-/// largest packet the record can hold, taken as max(1,500, b/pkts) (Ethernet
-/// MTU, or the record's mean if larger) and at most b.
-pub fn sampled_variance(n: u32, bytes: u64, pkts: u64) -> f64 {
-    let n = f64::from(n);
-    let b = bytes as f64;
-    let mean = if pkts > 0 { b / pkts as f64 } else { b };
-    let m = mean.max(1500.0).min(b);
-    n * (n - 1.0) * b * m
+/// largest packet the record can hold, taken as max(1,500, ⌈b/pkts⌉) (Ethernet
+/// MTU, or the record's mean if larger) and at most b. An integer, so sums over
+/// records do not depend on the order they are added in.
+pub fn sampled_variance(n: u32, bytes: u64, pkts: u64) -> u128 {
+    let n = u128::from(n);
+    let b = u128::from(bytes);
+    let mean = if pkts > 0 {
+        b.div_ceil(u128::from(pkts))
+    } else {
+        b
+    };
+    let m = mean.max(1500).min(b);
+    (n * n.saturating_sub(1))
+        .saturating_mul(b)
+        .saturating_mul(m)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -137,49 +144,250 @@ pub struct Ledger {
     pub internal_hosts_seen: BTreeSet<IpAddr>,
 }
 
-fn add_ts(first: &mut Ts, last: &mut Ts, f: &Flow, fresh: bool) {
-    if fresh {
-        *first = f.first_ts;
-        *last = f.last_ts;
-    } else {
-        *first = (*first).min(f.first_ts);
-        *last = (*last).max(f.last_ts);
+/// Where a name was first seen: (timestamp, input, frame).
+type NameSeen = (Ts, usize, u64);
+
+type NamesOfIp = BTreeMap<(String, &'static str), NameSeen>;
+
+/// Server names flows carry (TLS SNI, HTTP Host), per responder address, with
+/// where each was first seen; gathered as flows pass.
+#[derive(Default)]
+pub struct ServerNames {
+    by_ip: HashMap<IpAddr, NamesOfIp, FixedState>,
+}
+
+impl ServerNames {
+    pub fn observe(&mut self, f: &Flow) {
+        if f.key.depth != 0 {
+            return;
+        }
+        for (v, src) in [(f.sni(), "sni"), (f.http_host(), "http_host")] {
+            if let Some(name) = v {
+                let at = (f.first_ts, f.span.input, f.span.first_frame);
+                let e = self
+                    .by_ip
+                    .entry(f.resp.ip)
+                    .or_default()
+                    .entry((name.to_ascii_lowercase(), src))
+                    .or_insert(at);
+                *e = (*e).min(at);
+            }
+        }
+    }
+
+    // Order-free: each entry keeps the earliest sighting.
+    #[allow(clippy::iter_over_hash_type)]
+    pub fn merge(&mut self, o: ServerNames) {
+        for (ip, m) in o.by_ip {
+            let mine = self.by_ip.entry(ip).or_default();
+            for (k, at) in m {
+                let e = mine.entry(k).or_insert(at);
+                *e = (*e).min(at);
+            }
+        }
+    }
+
+    /// (address, name, source) in the order flows first showed them (report
+    /// order of flows; SNI before Host within a flow).
+    pub fn in_order(&self) -> Vec<(IpAddr, &str, &'static str)> {
+        let mut v: Vec<(NameSeen, u8, IpAddr, &str, &'static str)> = self
+            .by_ip
+            .iter()
+            .flat_map(|(ip, m)| {
+                m.iter()
+                    .map(|((n, src), at)| (*at, u8::from(*src != "sni"), *ip, n.as_str(), *src))
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|x| (x.2, x.3, x.4)).collect()
     }
 }
 
-/// A hash map whose values live in a vector: growing the table moves only the
-/// small key/index entries, never the (large) rows.
-struct Slots<K, V> {
-    index: HashMap<K, u32, FixedState>,
-    rows: Vec<V>,
+/// One host and destination while flows pass.
+struct PairAcc {
+    out: DirStats,
+    inb: DirStats,
+    flows: u64,
+    /// Unsorted while flows are added (sorted and made unique at the end).
+    dest_ports: Vec<(&'static str, u16)>,
+    first_ts: Ts,
+    last_ts: Ts,
+    /// Sorted by input.
+    frames: Vec<FrameRef>,
+    /// Horvitz-Thompson variance of `out.ip_bytes` (sampled records).
+    variance: u128,
+    max_sampling: u32,
 }
 
-impl<K: std::hash::Hash + Eq, V> Slots<K, V> {
+impl PairAcc {
     fn new() -> Self {
-        Slots {
-            index: HashMap::default(),
-            rows: Vec::new(),
+        PairAcc {
+            out: DirStats::default(),
+            inb: DirStats::default(),
+            flows: 0,
+            dest_ports: Vec::new(),
+            first_ts: Ts::MAX,
+            last_ts: Ts::MIN,
+            frames: Vec::new(),
+            variance: 0,
+            max_sampling: 1,
         }
     }
 
-    /// The row of `k` (made by `make` when new) and whether it is new.
-    fn row(&mut self, k: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        let n = self.rows.len() as u32;
-        let i = *self.index.entry(k).or_insert(n);
-        if i == n {
-            self.rows.push(make());
+    fn add_port(&mut self, port: (&'static str, u16)) {
+        let ports = &mut self.dest_ports;
+        if ports.last() != Some(&port) {
+            ports.push(port);
+            // Bounded by the distinct services, not by the flows.
+            if ports.len() >= 64 && ports.len().is_power_of_two() {
+                ports.sort_unstable();
+                ports.dedup();
+            }
         }
-        (&mut self.rows[i as usize], i == n)
+    }
+
+    fn add_frames(&mut self, r: &FrameRef) {
+        match self.frames.binary_search_by_key(&r.input, |x| x.input) {
+            Ok(i) => {
+                let x = &mut self.frames[i];
+                x.first_frame = x.first_frame.min(r.first_frame);
+                x.last_frame = x.last_frame.max(r.last_frame);
+            }
+            Err(i) => self.frames.insert(i, r.clone()),
+        }
+    }
+
+    fn merge(&mut self, o: PairAcc) {
+        self.out.add(&o.out);
+        self.inb.add(&o.inb);
+        self.flows += o.flows;
+        for p in o.dest_ports {
+            self.add_port(p);
+        }
+        self.first_ts = self.first_ts.min(o.first_ts);
+        self.last_ts = self.last_ts.max(o.last_ts);
+        for r in &o.frames {
+            self.add_frames(r);
+        }
+        self.variance += o.variance;
+        self.max_sampling = self.max_sampling.max(o.max_sampling);
     }
 }
 
-type NamesOfIp = BTreeMap<(String, &'static str), (Ts, usize, u64)>;
+/// The ledger while flows pass: per host and destination aggregates and the
+/// totals that need no names; [`LedgerFold::finish`] adds names and the
+/// allow-list and builds the tables.
+#[derive(Default)]
+pub struct LedgerFold {
+    pairs: HashMap<(IpAddr, IpAddr), PairAcc, FixedState>,
+    internal_bytes: u64,
+    external_only_bytes: u64,
+    uncertain_direction_flows: u64,
+    outer_flows: u64,
+    inner_flows: u64,
+    seen: HashSet<IpAddr, FixedState>,
+}
 
-/// Builds the ledger from the flows of all inputs and the names learned.
-pub fn build(
-    flows: &[Flow],
+impl LedgerFold {
+    pub fn observe(&mut self, scope: &Netscope, f: &Flow) {
+        if f.key.depth > 0 {
+            self.inner_flows += 1;
+            return;
+        }
+        self.outer_flows += 1;
+        if f.direction == crate::model::DirectionReason::First {
+            self.uncertain_direction_flows += 1;
+        }
+        let co = scope.class(f.orig.ip);
+        let cr = scope.class(f.resp.ip);
+        for (ip, c) in [(f.orig.ip, co), (f.resp.ip, cr)] {
+            if c == AddrClass::Internal {
+                self.seen.insert(ip);
+            }
+        }
+        // Which side is the internal host, which the external destination?
+        let (host, dest, out, inb, out_dir) = match (co, cr) {
+            (AddrClass::Internal, AddrClass::External) => {
+                (f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats, 0)
+            }
+            (AddrClass::External, AddrClass::Internal) => {
+                (f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats, 1)
+            }
+            (AddrClass::Internal, AddrClass::Internal) => {
+                self.internal_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+                return;
+            }
+            (AddrClass::External, AddrClass::External) => {
+                self.external_only_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+                return;
+            }
+            _ => return, // multicast, broadcast, unspecified: does not leave the network
+        };
+        let p = self.pairs.entry((host, dest)).or_insert_with(PairAcc::new);
+        p.out.add(&out);
+        p.inb.add(&inb);
+        p.flows += 1;
+        if let Some(x) = f.export {
+            p.max_sampling = p.max_sampling.max(x.sampling);
+            if x.sampling > 1 {
+                p.variance += sampled_variance(
+                    x.sampling,
+                    x.counted_bytes[out_dir],
+                    x.counted_pkts[out_dir],
+                );
+            }
+        }
+        if f.orig.ip == host {
+            p.add_port((crate::model::proto_name(f.key.proto), f.resp.port));
+        }
+        p.add_frames(&FrameRef {
+            input: f.span.input,
+            first_frame: f.span.first_frame,
+            last_frame: f.span.last_frame,
+        });
+        p.first_ts = p.first_ts.min(f.first_ts);
+        p.last_ts = p.last_ts.max(f.last_ts);
+    }
+
+    // Order-free: sums, minima, maxima; ports and frames are sorted.
+    #[allow(clippy::iter_over_hash_type)]
+    pub fn merge(&mut self, o: LedgerFold) {
+        for (k, p) in o.pairs {
+            match self.pairs.entry(k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(p),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(p);
+                }
+            }
+        }
+        self.internal_bytes += o.internal_bytes;
+        self.external_only_bytes += o.external_only_bytes;
+        self.uncertain_direction_flows += o.uncertain_direction_flows;
+        self.outer_flows += o.outer_flows;
+        self.inner_flows += o.inner_flows;
+        self.seen.extend(o.seen);
+    }
+
+    /// The ledger, with the names learned (DNS answers and the flows' server
+    /// names) and the allow-list applied.
+    pub fn finish(
+        self,
+        names: &[NameObservation],
+        server_names: &ServerNames,
+        allow: &Allowlist,
+    ) -> Ledger {
+        build(self, names, server_names, allow)
+    }
+}
+
+/// Builds the ledger from the folded flows of all inputs and the names learned.
+// Order-free: rows are sums per host and destination, each table is sorted by
+// a total order at the end.
+#[allow(clippy::iter_over_hash_type)]
+fn build(
+    fold: LedgerFold,
     names: &[NameObservation],
-    scope: &Netscope,
+    server_names: &ServerNames,
     allow: &Allowlist,
 ) -> Ledger {
     // Names per IP: DNS answers, plus SNI and HTTP Host of flows to that IP.
@@ -194,17 +402,12 @@ pub fn build(
             *e = (n.first_ts, n.input, n.frame);
         }
     }
-    for f in flows.iter().filter(|f| f.key.depth == 0) {
-        for (v, src) in [(f.sni(), "sni"), (f.http_host(), "http_host")] {
-            if let Some(name) = v {
-                let e = names_by_ip
-                    .entry(f.resp.ip)
-                    .or_default()
-                    .entry((name.to_ascii_lowercase(), src))
-                    .or_insert((f.first_ts, f.span.input, f.span.first_frame));
-                if f.first_ts < e.0 {
-                    *e = (f.first_ts, f.span.input, f.span.first_frame);
-                }
+    for (ip, m) in &server_names.by_ip {
+        let mine = names_by_ip.entry(*ip).or_default();
+        for (k, at) in m {
+            let e = mine.entry(k.clone()).or_insert(*at);
+            if at.0 < e.0 {
+                *e = *at;
             }
         }
     }
@@ -225,49 +428,20 @@ pub fn build(
             .unwrap_or_default()
     };
 
-    let mut led = Ledger::default();
-    // Hash maps for speed; every table is sorted by a total order before it is used.
-    let mut hosts: Slots<IpAddr, (HostRow, HashSet<IpAddr, FixedState>)> = Slots::new();
-    let mut dests: Slots<IpAddr, (DestRow, HashSet<IpAddr, FixedState>)> = Slots::new();
-    let mut pairs: Slots<(IpAddr, IpAddr), PairRow> = Slots::new();
+    let mut led = Ledger {
+        internal_bytes: fold.internal_bytes,
+        external_only_bytes: fold.external_only_bytes,
+        uncertain_direction_flows: fold.uncertain_direction_flows,
+        outer_flows: fold.outer_flows,
+        inner_flows: fold.inner_flows,
+        internal_hosts_seen: fold.seen.into_iter().collect(),
+        ..Ledger::default()
+    };
     let mut allowed_cache: HashMap<IpAddr, Option<String>, FixedState> = HashMap::default();
-    // Hashed while flows are added (two lookups per flow), ordered once at the end.
-    let mut seen: HashSet<IpAddr, FixedState> = HashSet::default();
-
-    for f in flows {
-        if f.key.depth > 0 {
-            led.inner_flows += 1;
-            continue;
-        }
-        led.outer_flows += 1;
-        if f.direction == crate::model::DirectionReason::First {
-            led.uncertain_direction_flows += 1;
-        }
-        let co = scope.class(f.orig.ip);
-        let cr = scope.class(f.resp.ip);
-        for (ip, c) in [(f.orig.ip, co), (f.resp.ip, cr)] {
-            if c == AddrClass::Internal {
-                seen.insert(ip);
-            }
-        }
-        // Which side is the internal host, which the external destination?
-        let (host, dest, out, inb, out_dir) = match (co, cr) {
-            (AddrClass::Internal, AddrClass::External) => {
-                (f.orig.ip, f.resp.ip, f.orig_stats, f.resp_stats, 0)
-            }
-            (AddrClass::External, AddrClass::Internal) => {
-                (f.resp.ip, f.orig.ip, f.resp_stats, f.orig_stats, 1)
-            }
-            (AddrClass::Internal, AddrClass::Internal) => {
-                led.internal_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
-                continue;
-            }
-            (AddrClass::External, AddrClass::External) => {
-                led.external_only_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
-                continue;
-            }
-            _ => continue, // multicast, broadcast, unspecified: does not leave the network
-        };
+    let mut hosts: HashMap<IpAddr, HostRow, FixedState> = HashMap::default();
+    let mut host_variance: HashMap<IpAddr, u128, FixedState> = HashMap::default();
+    let mut dests: HashMap<IpAddr, DestRow, FixedState> = HashMap::default();
+    for ((host, dest), mut p) in fold.pairs {
         let allowed_by = allowed_cache
             .entry(dest)
             .or_insert_with(|| {
@@ -275,126 +449,71 @@ pub fn build(
                 allow.matches(dest, &ns)
             })
             .clone();
-        led.total_out.add(&out);
-        led.total_in.add(&inb);
-        if allowed_by.is_none() {
-            led.total_out_unallowed.add(&out);
-        }
-
-        let ((h, hd), fresh) = hosts.row(host, || {
-            (
-                HostRow {
-                    host,
-                    out: DirStats::default(),
-                    inb: DirStats::default(),
-                    out_unallowed: DirStats::default(),
-                    out_unallowed_variance: 0.0,
-                    max_sampling: 1,
-                    out_in_ratio: None,
-                    flows: 0,
-                    destinations: 0,
-                    first_ts: 0,
-                    last_ts: 0,
-                },
-                HashSet::default(),
-            )
-        });
-        h.out.add(&out);
-        h.inb.add(&inb);
-        if allowed_by.is_none() {
-            h.out_unallowed.add(&out);
-            if let Some(x) = f.export
-                && x.sampling > 1
-            {
-                h.out_unallowed_variance += sampled_variance(
-                    x.sampling,
-                    x.counted_bytes[out_dir],
-                    x.counted_pkts[out_dir],
-                );
-            }
-        }
-        if let Some(x) = f.export {
-            h.max_sampling = h.max_sampling.max(x.sampling);
-        }
-        h.flows += 1;
-        hd.insert(dest);
-        add_ts(&mut h.first_ts, &mut h.last_ts, f, fresh);
-
-        let ((d, dh), fresh) = dests.row(dest, || {
-            (
-                DestRow {
-                    dest,
-                    names: dest_names(&dest),
-                    allowed_by: allowed_by.clone(),
-                    out: DirStats::default(),
-                    inb: DirStats::default(),
-                    flows: 0,
-                    hosts: 0,
-                    first_ts: 0,
-                    last_ts: 0,
-                },
-                HashSet::default(),
-            )
-        });
-        d.out.add(&out);
-        d.inb.add(&inb);
-        d.flows += 1;
-        dh.insert(host);
-        add_ts(&mut d.first_ts, &mut d.last_ts, f, fresh);
-
-        // While flows are added a pair's `dest_ports` are unsorted (sorted and
-        // made unique at the end) and its `frames` sorted by input.
-        let (p, fresh) = pairs.row((host, dest), || PairRow {
+        led.total_out.add(&p.out);
+        led.total_in.add(&p.inb);
+        let h = hosts.entry(host).or_insert_with(|| HostRow {
             host,
+            out: DirStats::default(),
+            inb: DirStats::default(),
+            out_unallowed: DirStats::default(),
+            out_unallowed_variance: 0.0,
+            max_sampling: 1,
+            out_in_ratio: None,
+            flows: 0,
+            destinations: 0,
+            first_ts: Ts::MAX,
+            last_ts: Ts::MIN,
+        });
+        h.out.add(&p.out);
+        h.inb.add(&p.inb);
+        if allowed_by.is_none() {
+            led.total_out_unallowed.add(&p.out);
+            h.out_unallowed.add(&p.out);
+            *host_variance.entry(host).or_default() += p.variance;
+        }
+        h.max_sampling = h.max_sampling.max(p.max_sampling);
+        h.flows += p.flows;
+        h.destinations += 1;
+        h.first_ts = h.first_ts.min(p.first_ts);
+        h.last_ts = h.last_ts.max(p.last_ts);
+
+        let d = dests.entry(dest).or_insert_with(|| DestRow {
             dest,
+            names: dest_names(&dest),
             allowed_by: allowed_by.clone(),
             out: DirStats::default(),
             inb: DirStats::default(),
             flows: 0,
-            dest_ports: Vec::new(),
-            first_ts: 0,
-            last_ts: 0,
-            frames: Vec::new(),
+            hosts: 0,
+            first_ts: Ts::MAX,
+            last_ts: Ts::MIN,
         });
-        p.out.add(&out);
-        p.inb.add(&inb);
-        p.flows += 1;
-        if f.orig.ip == host {
-            let port = (crate::model::proto_name(f.key.proto), f.resp.port);
-            let ports = &mut p.dest_ports;
-            if ports.last() != Some(&port) {
-                ports.push(port);
-                // Bounded by the distinct services, not by the flows.
-                if ports.len() >= 64 && ports.len().is_power_of_two() {
-                    ports.sort_unstable();
-                    ports.dedup();
-                }
-            }
-        }
-        match p.frames.binary_search_by_key(&f.span.input, |r| r.input) {
-            Ok(i) => {
-                let r = &mut p.frames[i];
-                r.first_frame = r.first_frame.min(f.span.first_frame);
-                r.last_frame = r.last_frame.max(f.span.last_frame);
-            }
-            Err(i) => p.frames.insert(
-                i,
-                FrameRef {
-                    input: f.span.input,
-                    first_frame: f.span.first_frame,
-                    last_frame: f.span.last_frame,
-                },
-            ),
-        }
-        add_ts(&mut p.first_ts, &mut p.last_ts, f, fresh);
-    }
+        d.out.add(&p.out);
+        d.inb.add(&p.inb);
+        d.flows += p.flows;
+        d.hosts += 1;
+        d.first_ts = d.first_ts.min(p.first_ts);
+        d.last_ts = d.last_ts.max(p.last_ts);
 
-    led.internal_hosts_seen = seen.into_iter().collect();
+        p.dest_ports.sort_unstable();
+        p.dest_ports.dedup();
+        led.pairs.push(PairRow {
+            host,
+            dest,
+            allowed_by,
+            out: p.out,
+            inb: p.inb,
+            flows: p.flows,
+            dest_ports: p.dest_ports,
+            first_ts: p.first_ts,
+            last_ts: p.last_ts,
+            frames: p.frames,
+        });
+    }
     led.hosts = hosts
-        .rows
-        .into_iter()
-        .map(|(mut h, d)| {
-            h.destinations = d.len() as u64;
+        .into_values()
+        .map(|mut h| {
+            h.out_unallowed_variance = host_variance.get(&h.host).copied().unwrap_or(0) as f64;
             h.out_in_ratio = (h.inb.bytes > 0).then(|| h.out.bytes as f64 / h.inb.bytes as f64);
             h
         })
@@ -406,14 +525,7 @@ pub fn build(
             .then(b.out.ip_bytes.cmp(&a.out.ip_bytes))
             .then(a.host.cmp(&b.host))
     });
-    led.destinations = dests
-        .rows
-        .into_iter()
-        .map(|(mut d, h)| {
-            d.hosts = h.len() as u64;
-            d
-        })
-        .collect();
+    led.destinations = dests.into_values().collect();
     led.destinations.sort_by(|a, b| {
         b.out
             .bytes
@@ -421,15 +533,6 @@ pub fn build(
             .then(b.out.ip_bytes.cmp(&a.out.ip_bytes))
             .then(a.dest.cmp(&b.dest))
     });
-    led.pairs = pairs
-        .rows
-        .into_iter()
-        .map(|mut p| {
-            p.dest_ports.sort_unstable();
-            p.dest_ports.dedup();
-            p
-        })
-        .collect();
     led.pairs.sort_by(|a, b| {
         b.out
             .bytes

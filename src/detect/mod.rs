@@ -186,7 +186,7 @@ impl DetectInput<'_> {
 
 /// Builds the IP → names index detectors use (DNS answers, SNI, HTTP Host).
 pub fn name_index(
-    flows: &[Flow],
+    server_names: &crate::attribution::ServerNames,
     names: &[NameObservation],
 ) -> BTreeMap<IpAddr, Vec<(String, &'static str)>> {
     let mut m: BTreeMap<IpAddr, Vec<(String, &'static str)>> = BTreeMap::new();
@@ -200,13 +200,8 @@ pub fn name_index(
     for n in names {
         add(n.ip, &n.name, n.source);
     }
-    for f in flows.iter().filter(|f| f.key.depth == 0) {
-        if let Some(s) = f.sni() {
-            add(f.resp.ip, s, "sni");
-        }
-        if let Some(h) = f.http_host() {
-            add(f.resp.ip, h, "http_host");
-        }
+    for (ip, n, source) in server_names.in_order() {
+        add(ip, n, source);
     }
     for v in m.values_mut() {
         v.sort();

@@ -55,15 +55,13 @@ impl Pass for State {
         {
             let e = self.pairs.entry((host, dest)).or_default();
             e.0 += o.bytes;
-            e.1 =
-                e.1.max((o.bytes, order_key(f)));
+            e.1 = e.1.max((o.bytes, order_key(f)));
             e.2.add(f);
         }
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut hosts: BTreeMap<IpAddr, Vec<(IpAddr, u64, Largest, Seen)>> =
-            BTreeMap::new();
+        let mut hosts: BTreeMap<IpAddr, Vec<(IpAddr, u64, Largest, Seen)>> = BTreeMap::new();
         for ((host, dest), (bytes, top, seen)) in self.pairs {
             if !inp.allowed(dest) {
                 hosts
