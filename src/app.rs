@@ -626,9 +626,11 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     }
     let mut ledger_fold = attribution::LedgerFold::default();
     let mut server_names = attribution::ServerNames::default();
+    let mut facts = evidence::FlowFacts::new(&cfg.scope);
     for f in &a.flows {
         ledger_fold.observe(&cfg.input.netscope, f);
         server_names.observe(f);
+        facts.observe(&cfg.scope, f);
     }
     let ledger = ledger_fold.finish(&a.names, &server_names, &cfg.allow);
     let name_index = detect::name_index(&server_names, &a.names);
@@ -699,7 +701,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             })
             .collect::<Vec<_>>(),
     };
-    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &a.flows, &findings, &cfg.allow);
+    let assessment = evidence::assess(&vin, &a.inputs, &ledger, &facts, &findings, &cfg.allow);
     let verdict = assessment.verdict;
     let totals = Totals {
         outbound: ledger.total_out,

@@ -318,12 +318,93 @@ fn display_filter(host: IpAddr, dest: IpAddr) -> String {
     format!("{}.src=={host} && {}.dst=={dest}", f(host), f(dest))
 }
 
+/// Encrypted service ports (C5: bytes whose content cannot be inspected).
+const OPAQUE_PORTS: [u16; 11] = [443, 22, 853, 500, 4500, 1194, 51820, 8443, 993, 995, 465];
+
+/// What the verdict needs from the flows, gathered as they pass (mergeable).
+#[derive(Clone, Debug, Default)]
+pub struct FlowFacts {
+    /// Per scope network (in the order given): whether an outer flow touched it.
+    scope_seen: Vec<bool>,
+    /// TCP flows of two or more packets with packets in one direction / in both.
+    one_sided: u64,
+    two_sided: u64,
+    /// Fastest outer flow: application bytes of its larger direction per second.
+    peak_rate: f64,
+    /// TCP sequence-space bytes and the part never captured (outer flows).
+    seq_bytes: u64,
+    missed_bytes: u64,
+    /// Per (originator, responder) on an encrypted service port: originator bytes.
+    opaque: std::collections::HashMap<(IpAddr, IpAddr), u64, foldhash::fast::FixedState>,
+    /// IP bytes of outer flows, and of those whose originator is only the first packet.
+    first_only_ip_bytes: u64,
+    outer_ip_bytes: u64,
+}
+
+impl FlowFacts {
+    pub fn new(scope: &[IpNet]) -> Self {
+        FlowFacts {
+            scope_seen: vec![false; scope.len()],
+            ..Default::default()
+        }
+    }
+
+    pub fn observe(&mut self, scope: &[IpNet], f: &Flow) {
+        if f.key.depth != 0 {
+            return;
+        }
+        for (seen, net) in self.scope_seen.iter_mut().zip(scope) {
+            *seen |= net.contains(&f.orig.ip) || net.contains(&f.resp.ip);
+        }
+        if f.tcp_state.is_some() {
+            if f.orig_stats.pkts + f.resp_stats.pkts >= 2 {
+                if f.orig_stats.pkts == 0 || f.resp_stats.pkts == 0 {
+                    self.one_sided += 1;
+                } else {
+                    self.two_sided += 1;
+                }
+            }
+            self.seq_bytes += f.orig_stats.bytes + f.resp_stats.bytes;
+            self.missed_bytes += f.orig_stats.missed_bytes + f.resp_stats.missed_bytes;
+        }
+        let d = ((f.last_ts - f.first_ts) as f64 / 1e9).max(1.0);
+        let rate = f.orig_stats.bytes.max(f.resp_stats.bytes) as f64 / d;
+        self.peak_rate = self.peak_rate.max(rate);
+        if OPAQUE_PORTS.contains(&f.resp.port) {
+            *self.opaque.entry((f.orig.ip, f.resp.ip)).or_default() += f.orig_stats.bytes;
+        }
+        let ip = f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+        self.outer_ip_bytes += ip;
+        if f.direction == crate::model::DirectionReason::First {
+            self.first_only_ip_bytes += ip;
+        }
+    }
+
+    // Order-free: sums, maxima and ORs.
+    #[allow(clippy::iter_over_hash_type)]
+    pub fn merge(&mut self, o: FlowFacts) {
+        for (a, b) in self.scope_seen.iter_mut().zip(o.scope_seen) {
+            *a |= b;
+        }
+        self.one_sided += o.one_sided;
+        self.two_sided += o.two_sided;
+        self.peak_rate = self.peak_rate.max(o.peak_rate);
+        self.seq_bytes += o.seq_bytes;
+        self.missed_bytes += o.missed_bytes;
+        for (k, b) in o.opaque {
+            *self.opaque.entry(k).or_default() += b;
+        }
+        self.first_only_ip_bytes += o.first_only_ip_bytes;
+        self.outer_ip_bytes += o.outer_ip_bytes;
+    }
+}
+
 /// Decides the verdict.
 pub fn assess(
     v: &VerdictInputs<'_>,
     inputs: &[InputSummary],
     ledger: &Ledger,
-    flows: &[Flow],
+    facts: &FlowFacts,
     findings: &[Finding],
     allow: &Allowlist,
 ) -> Assessment {
@@ -690,11 +771,9 @@ pub fn assess(
     // Hosts in scope that never appear.
     let mut unseen = Vec::new();
     if v.scope_given {
-        for net in v.scope {
+        for (k, net) in v.scope.iter().enumerate() {
             let seen = ledger.internal_hosts_seen.iter().any(|ip| net.contains(ip))
-                || flows.iter().any(|f| {
-                    f.key.depth == 0 && (net.contains(&f.orig.ip) || net.contains(&f.resp.ip))
-                });
+                || facts.scope_seen.get(k).copied().unwrap_or(false);
             if !seen {
                 let s = if net.prefix_len() == net.max_prefix_len() {
                     net.addr().to_string()
@@ -738,21 +817,7 @@ pub fn assess(
         }
     }
     // One-sided capture: TCP flows with packets in only one direction.
-    let mut one = 0u64;
-    let mut two = 0u64;
-    for f in flows
-        .iter()
-        .filter(|f| f.key.depth == 0 && f.tcp_state.is_some())
-    {
-        if f.orig_stats.pkts + f.resp_stats.pkts < 2 {
-            continue;
-        }
-        if f.orig_stats.pkts == 0 || f.resp_stats.pkts == 0 {
-            one += 1;
-        } else {
-            two += 1;
-        }
-    }
+    let (one, two) = (facts.one_sided, facts.two_sided);
     if one > 0 && one >= two {
         reasons.push(
             Reason::new("ONE_SIDED_CAPTURE", Effect::Inconclusive, format!("the capture looks one-sided: {one} of {} TCP flows show packets in one direction only", one + two), format!("Der Mitschnitt wirkt einseitig: {one} von {} TCP-Verbindungen zeigen Pakete nur in einer Richtung", one + two)),
@@ -819,14 +884,7 @@ pub fn assess(
     let dropped_total: u64 = inputs.iter().filter_map(InputSummary::drops).sum();
     // Rate cap for gap terms: the stated link capacity, else the fastest outbound
     // flow observed (bytes over duration, at least one second).
-    let observed_peak = flows
-        .iter()
-        .filter(|f| f.key.depth == 0)
-        .map(|f| {
-            let d = ((f.last_ts - f.first_ts) as f64 / 1e9).max(1.0);
-            f.orig_stats.bytes.max(f.resp_stats.bytes) as f64 / d
-        })
-        .fold(0.0_f64, f64::max);
+    let observed_peak = facts.peak_rate;
     let (rate, rate_source) = match v.capacity {
         Some(c) => (c as f64, "link capacity from the case file"),
         // Without a stated capacity, assume a 1 Gbit/s link (or the fastest flow seen,
@@ -928,14 +986,7 @@ pub fn assess(
     }
 
     // --- Coverage gates C1-C10 (methodology §3.1) ------------------------------------
-    let outer_tcp = flows
-        .iter()
-        .filter(|f| f.key.depth == 0 && f.tcp_state.is_some());
-    let (mut seq_bytes, mut missed) = (0u64, 0u64);
-    for f in outer_tcp {
-        seq_bytes += f.orig_stats.bytes + f.resp_stats.bytes;
-        missed += f.orig_stats.missed_bytes + f.resp_stats.missed_bytes;
-    }
+    let (seq_bytes, missed) = (facts.seq_bytes, facts.missed_bytes);
     let loss_share = if seq_bytes > 0 {
         missed as f64 / seq_bytes as f64
     } else {
@@ -953,40 +1004,26 @@ pub fn assess(
                 .with_bytes(missed),
         );
     }
-    let opaque_ports = [443u16, 22, 853, 500, 4500, 1194, 51820, 8443, 993, 995, 465];
-    // Per flow: bytes a host in scope sent on an encrypted service port to a
-    // destination not on the allowlist.
+    // Per originator and responder: bytes a host in scope sent on an encrypted
+    // service port to a destination not on the allowlist.
     let allowed_dest: std::collections::BTreeSet<IpAddr> = ledger
         .destinations
         .iter()
         .filter(|d| d.allowed_by.is_some())
         .map(|d| d.dest)
         .collect();
-    let opaque: u64 = flows
-        .iter()
-        .filter(|f| f.key.depth == 0 && opaque_ports.contains(&f.resp.port))
-        .filter(|f| {
-            in_scope(
-                f.orig.ip,
-                v,
-                ledger.internal_hosts_seen.contains(&f.orig.ip),
-            )
-        })
-        .filter(|f| {
-            !ledger.internal_hosts_seen.contains(&f.resp.ip) && !allowed_dest.contains(&f.resp.ip)
-        })
-        .map(|f| f.orig_stats.bytes)
-        .sum();
-    let first_only: u64 = flows
-        .iter()
-        .filter(|f| f.key.depth == 0 && f.direction == crate::model::DirectionReason::First)
-        .map(|f| f.orig_stats.ip_bytes + f.resp_stats.ip_bytes)
-        .sum();
-    let all_outer: u64 = flows
-        .iter()
-        .filter(|f| f.key.depth == 0)
-        .map(|f| f.orig_stats.ip_bytes + f.resp_stats.ip_bytes)
-        .sum();
+    let mut opaque: u64 = 0;
+    #[allow(clippy::iter_over_hash_type)] // a sum
+    for (&(orig, resp), &b) in &facts.opaque {
+        if in_scope(orig, v, ledger.internal_hosts_seen.contains(&orig))
+            && !ledger.internal_hosts_seen.contains(&resp)
+            && !allowed_dest.contains(&resp)
+        {
+            opaque += b;
+        }
+    }
+    let first_only = facts.first_only_ip_bytes;
+    let all_outer = facts.outer_ip_bytes;
     let invalid_ts: u64 = inputs
         .iter()
         .map(|s| s.weirds.get("invalid_timestamp"))
