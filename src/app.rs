@@ -472,37 +472,41 @@ impl Ordered {
     }
 }
 
-/// `flows` for one input: this thread reads and decodes, a second one formats
-/// the rows (batches of flows go over a channel and come back empty to be
-/// refilled) and writes them when it is this input's turn.
-fn stream_input(
+/// One input read by this thread while a second one consumes its flows
+/// (`consume` gets each flow and the output buffer; batches of flows go over a
+/// channel and come back empty to be refilled). With `ordered`, what `consume`
+/// wrote is written when it is this input's turn. Returns what was parsed and
+/// the consumer (with what it gathered).
+#[allow(clippy::too_many_arguments)]
+fn stream_input<C: FnMut(&Flow, &mut Vec<u8>) + Send>(
     i: usize,
     cfg: &InputConfig,
-    format: flows_out::FlowFormat,
-    ordered: &Ordered,
+    window: Option<(Ts, Ts)>,
+    baseline: Option<(Ts, Ts)>,
+    ordered: Option<&Ordered>,
     inc: &(dyn Fn(u64) + Sync),
-) -> Parsed {
+    consume: C,
+) -> (Parsed, C) {
     let path = &cfg.inputs[i];
-    let file = path.display();
-    let netscope = &cfg.netscope;
     std::thread::scope(|ts| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Flow>>();
-        let file = &file;
-        let formatter = ts.spawn(move || {
-            let mut w = flows_out::RowWriter::new(format);
-            let mut buf = Vec::with_capacity(2 << 20);
+        let consumer = ts.spawn(move || {
+            let mut consume = consume;
+            let mut buf = Vec::with_capacity(if ordered.is_some() { 2 << 20 } else { 0 });
             for mut batch in rx {
                 for f in &batch {
-                    w.row(&flow_row(f, file, netscope), &mut buf);
+                    consume(f, &mut buf);
                 }
                 batch.clear();
                 let _ = back_tx.send(batch);
-                if buf.len() >= 1 << 20 {
-                    ordered.offer(i, &mut buf);
+                if let Some(o) = ordered
+                    && buf.len() >= 1 << 20
+                {
+                    o.offer(i, &mut buf);
                 }
             }
-            buf
+            (buf, consume)
         });
         let batch_tx = tx.clone();
         let mut stream = move |flows: &mut Vec<Flow>| {
@@ -511,14 +515,19 @@ fn stream_input(
                 .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
             let _ = batch_tx.send(std::mem::replace(flows, empty));
         };
-        let mut parsed = parse_one(i, path, cfg, None, None, inc, Some(&mut stream));
+        let mut parsed = parse_one(i, path, cfg, window, baseline, inc, Some(&mut stream));
         drop(stream);
         // What is left: the flows of a capture (sorted by start).
         let _ = tx.send(std::mem::take(&mut parsed.1.flows));
         drop(tx);
-        let mut buf = formatter.join().unwrap_or_default();
-        ordered.finish(i, &mut buf);
-        parsed
+        let (mut buf, consume) = match consumer.join() {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e),
+        };
+        if let Some(o) = ordered {
+            o.finish(i, &mut buf);
+        }
+        (parsed, consume)
     })
 }
 
@@ -559,7 +568,12 @@ pub fn run_flows(
                     if i >= n {
                         break;
                     }
-                    let parsed = stream_input(i, cfg, format, &ordered, &inc);
+                    let file = cfg.inputs[i].display();
+                    let mut w = flows_out::RowWriter::new(format);
+                    let row = |f: &Flow, buf: &mut Vec<u8>| {
+                        w.row(&flow_row(f, &file, netscope), buf);
+                    };
+                    let (parsed, _) = stream_input(i, cfg, None, None, Some(&ordered), &inc, row);
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
             });
@@ -605,6 +619,300 @@ pub fn run_flows(
     })
 }
 
+/// Everything `analyze` keeps of the flows: the folds of the stages that
+/// look at them (detectors, ledger, evidence, server names) and per-exporter
+/// totals. Flows are observed one at a time and not held; folds of different
+/// inputs merge, and the result does not depend on the order of merging.
+struct Folds<'a> {
+    cx: detect::Scope<'a>,
+    scope: &'a [ipnet::IpNet],
+    passes: Vec<Box<dyn detect::Pass>>,
+    icmp: detect::IcmpChannels,
+    transfers: detect::rules::staging::InternalTransfers,
+    ledger: attribution::LedgerFold,
+    names: attribution::ServerNames,
+    facts: evidence::FlowFacts,
+    /// Per exporter: records and IP bytes.
+    exporters: std::collections::BTreeMap<std::net::IpAddr, (u64, u64)>,
+}
+
+impl<'a> Folds<'a> {
+    fn new(cfg: &'a AnalyzeConfig) -> Self {
+        Folds {
+            cx: detect::Scope {
+                netscope: &cfg.input.netscope,
+                business_hours: cfg.business_hours.as_ref(),
+            },
+            scope: &cfg.scope,
+            passes: detect::start_all(),
+            icmp: Default::default(),
+            transfers: Default::default(),
+            ledger: Default::default(),
+            names: Default::default(),
+            facts: evidence::FlowFacts::new(&cfg.scope),
+            exporters: Default::default(),
+        }
+    }
+
+    fn observe(&mut self, f: &Flow) {
+        for p in &mut self.passes {
+            p.observe(&self.cx, f);
+        }
+        self.icmp.observe(&self.cx, f);
+        self.transfers.observe(&self.cx, f);
+        self.ledger.observe(self.cx.netscope, f);
+        self.names.observe(f);
+        self.facts.observe(self.scope, f);
+        if let Some(e) = f.export.and_then(|x| x.exporter) {
+            let t = self.exporters.entry(e).or_default();
+            t.0 += 1;
+            t.1 += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+        }
+    }
+
+    fn merge(&mut self, o: Folds<'a>) {
+        detect::merge_all(&mut self.passes, o.passes);
+        self.icmp.merge(o.icmp);
+        detect::Pass::merge(&mut self.transfers, Box::new(o.transfers));
+        self.ledger.merge(o.ledger);
+        self.names.merge(o.names);
+        self.facts.merge(o.facts);
+        for (e, (r, b)) in o.exporters {
+            let t = self.exporters.entry(e).or_default();
+            t.0 += r;
+            t.1 += b;
+        }
+    }
+
+    fn exporter_totals(&self) -> Vec<crate::model::ExporterTotals> {
+        self.exporters
+            .iter()
+            .map(
+                |(&exporter, &(records, ip_bytes))| crate::model::ExporterTotals {
+                    exporter,
+                    records,
+                    ip_bytes,
+                    duplicate_records: 0,
+                    duplicate_ip_bytes: 0,
+                },
+            )
+            .collect()
+    }
+}
+
+/// What `analyze` gathered from its inputs.
+struct Gathered<'a> {
+    inputs: Vec<InputSummary>,
+    exporters: Vec<crate::model::ExporterTotals>,
+    folds: Folds<'a>,
+    names: Vec<NameObservation>,
+    dns: Vec<((std::net::IpAddr, String), DnsAgg)>,
+    baseline_flows: Vec<Flow>,
+    /// The flows, when they had to be held (records of several exporters are
+    /// compared to remove duplicates); None when they streamed past.
+    held: Option<Vec<Flow>>,
+}
+
+/// Reads every input in parallel and folds its flows as they are made, without
+/// holding them (a capture's flows are held while that capture is read). With
+/// `csv`, flows.csv is written on the way, input by input in the order given.
+/// Records of several exporters need de-duplication, which compares records:
+/// then the inputs are read once more and the flows held ([`analyse_inputs`]).
+fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Result<Gathered<'a>> {
+    let icfg = &cfg.input;
+    let (window, baseline) = (cfg.window, cfg.baseline_window);
+    let out: Box<dyn Write + Send> = match csv {
+        Some(dir) => open_out(&dir.join("flows.csv"))?,
+        None => Box::new(io::sink()),
+    };
+    let ordered = Ordered {
+        turn: AtomicUsize::new(0),
+        out: Mutex::new((out, None)),
+        cv: Condvar::new(),
+    };
+    let mut head = Vec::new();
+    flows_out::header(flows_out::FlowFormat::Csv, &mut head);
+    Ordered::put(&mut ordered.lock(), &mut head);
+    let ordered = csv.map(|_| &ordered);
+    let progress = Progress::new(input_bytes(icfg), icfg.quiet);
+    let inc = |n: u64| progress.inc(n);
+    let pool = thread_pool(icfg)?;
+    let n = icfg.inputs.len();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Parsed>>> = Mutex::new((0..n).map(|_| None).collect());
+    let merged: Mutex<Folds<'a>> = Mutex::new(Folds::new(cfg));
+    let netscope = &icfg.netscope;
+    let hashes: Vec<Option<String>> = pool.install(|| {
+        rayon::join(
+            || icfg.inputs.par_iter().map(input::hash_file).collect(),
+            || {
+                rayon::scope(|sc| {
+                    for _ in 0..rayon::current_num_threads().min(n) {
+                        sc.spawn(|_| {
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= n {
+                                    break;
+                                }
+                                let file = icfg.inputs[i].display();
+                                let mut w = flows_out::RowWriter::new(flows_out::FlowFormat::Csv);
+                                let mut folds = Folds::new(cfg);
+                                let consume = |f: &Flow, buf: &mut Vec<u8>| {
+                                    folds.observe(f);
+                                    if ordered.is_some() {
+                                        w.row(&flow_row(f, &file, netscope), buf);
+                                    }
+                                };
+                                let (parsed, _) =
+                                    stream_input(i, icfg, window, baseline, ordered, &inc, consume);
+                                merged
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .merge(folds);
+                                results.lock().unwrap_or_else(PoisonError::into_inner)[i] =
+                                    Some(parsed);
+                            }
+                        });
+                    }
+                })
+            },
+        )
+        .0
+    });
+    progress.finish();
+    let mut results: Vec<Parsed> = results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut folds = merged.into_inner().unwrap_or_else(PoisonError::into_inner);
+    // Records that waited for another input's templates: folded (and written) last.
+    resolve_exports(&mut results, icfg, window);
+    let mut buf = Vec::new();
+    {
+        let mut g = ordered.map(|o| o.lock());
+        let mut w = flows_out::RowWriter::new(flows_out::FlowFormat::Csv);
+        for (s, o, _) in &results {
+            for f in &o.flows {
+                folds.observe(f);
+                if let Some(g) = g.as_mut() {
+                    w.row(&flow_row(f, &s.path, netscope), &mut buf);
+                    if buf.len() >= 1 << 20 {
+                        Ordered::put(g, &mut buf);
+                    }
+                }
+            }
+        }
+        if let Some(g) = g.as_mut() {
+            Ordered::put(g, &mut buf);
+            if g.1.is_none()
+                && let Err(e) = g.0.flush()
+            {
+                g.1 = Some(e);
+            }
+            if let Some(e) = g.1.take() {
+                return Err(e);
+            }
+        }
+    }
+    if folds.exporters.len() >= 2 {
+        // Several exporters: duplicates are found by comparing records, so
+        // this needs them all at once.
+        let a = analyse_inputs(icfg, window, baseline, true)?;
+        let mut folds = Folds::new(cfg);
+        for f in &a.flows {
+            folds.observe(f);
+        }
+        if let Some(dir) = csv {
+            let mut out = open_out(&dir.join("flows.csv"))?;
+            let rows = a
+                .flows
+                .iter()
+                .map(|f| flow_row(f, input_path(&a.inputs, f), netscope));
+            flows_out::write(rows, flows_out::FlowFormat::Csv, &mut out)?;
+        }
+        return Ok(Gathered {
+            inputs: a.inputs,
+            exporters: a.exporters,
+            folds,
+            names: a.names,
+            dns: a.dns,
+            baseline_flows: a.baseline_flows,
+            held: Some(a.flows),
+        });
+    }
+    let mut inputs = Vec::with_capacity(results.len());
+    let mut names = Vec::new();
+    let mut dns: std::collections::BTreeMap<(std::net::IpAddr, String), DnsAgg> =
+        std::collections::BTreeMap::new();
+    let mut baseline_flows = Vec::new();
+    for ((mut s, o, b), h) in results.into_iter().zip(hashes) {
+        if let Some(h) = h {
+            s.sha256 = h;
+        }
+        if let Some(b) = b {
+            baseline_flows.extend(b.flows);
+        }
+        inputs.push(s);
+        names.extend(o.names);
+        for (k, agg) in o.dns {
+            let regdom = k.1.clone();
+            dns.entry(k).or_default().merge(agg, &regdom);
+        }
+    }
+    warn_failures(&inputs);
+    baseline_flows.sort_unstable_by_key(Flow::order_key);
+    Ok(Gathered {
+        inputs,
+        exporters: folds.exporter_totals(),
+        folds,
+        names,
+        dns: dns.into_iter().collect(),
+        baseline_flows,
+        held: None,
+    })
+}
+
+/// Hands every flow of the window to `g` once more, reading the inputs again
+/// (one at a time, in order; for the rare rule that needs a second look).
+fn replay_inputs(cfg: &AnalyzeConfig, g: &mut (dyn FnMut(&Flow) + Send)) {
+    let icfg = &cfg.input;
+    let g = Mutex::new(g);
+    let mut results = Vec::with_capacity(icfg.inputs.len());
+    for (i, path) in icfg.inputs.iter().enumerate() {
+        let mut stream = |flows: &mut Vec<Flow>| {
+            let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
+            for f in flows.iter() {
+                g(f);
+            }
+            flows.clear();
+        };
+        let mut parsed = parse_one(
+            i,
+            path,
+            icfg,
+            cfg.window,
+            cfg.baseline_window,
+            &|_| {},
+            Some(&mut stream),
+        );
+        let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
+        for f in std::mem::take(&mut parsed.1.flows) {
+            g(&f);
+        }
+        parsed.2 = None;
+        results.push(parsed);
+    }
+    resolve_exports(&mut results, icfg, cfg.window);
+    let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
+    for (_, o, _) in &results {
+        for f in &o.flows {
+            g(f);
+        }
+    }
+}
+
 /// `exfilcheck analyze`.
 pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     let mut json_out = match &cfg.json {
@@ -616,7 +924,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
         })?;
     }
-    let mut a = analyse_inputs(&cfg.input, cfg.window, cfg.baseline_window, true)?;
+    let mut a = gather(cfg, cfg.csv.as_deref())?;
     // Baseline captures given separately: every packet of them is baseline.
     let mut baseline_inputs = Vec::new();
     if !cfg.baseline_inputs.inputs.is_empty() {
@@ -624,32 +932,23 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         a.baseline_flows.extend(b.flows);
         baseline_inputs = b.inputs;
     }
-    let mut ledger_fold = attribution::LedgerFold::default();
-    let mut server_names = attribution::ServerNames::default();
-    let mut facts = evidence::FlowFacts::new(&cfg.scope);
-    for f in &a.flows {
-        ledger_fold.observe(&cfg.input.netscope, f);
-        server_names.observe(f);
-        facts.observe(&cfg.scope, f);
-    }
+    let Folds {
+        passes,
+        icmp,
+        transfers,
+        ledger: ledger_fold,
+        names: server_names,
+        facts,
+        ..
+    } = a.folds;
     let ledger = ledger_fold.finish(&a.names, &server_names, &cfg.allow);
     let name_index = detect::name_index(&server_names, &a.names);
     let dns_info = detect::rules::dns_tunnel::information_bounds(&a.dns);
-    let scope = detect::Scope {
-        netscope: &cfg.input.netscope,
-        business_hours: cfg.business_hours.as_ref(),
+    let held = a.held.take();
+    let replay = |g: &mut (dyn FnMut(&Flow) + Send)| match &held {
+        Some(flows) => flows.iter().for_each(&mut *g),
+        None => replay_inputs(cfg, g),
     };
-    let mut passes = detect::start_all();
-    let mut icmp = detect::IcmpChannels::default();
-    let mut transfers = detect::rules::staging::InternalTransfers::default();
-    for f in &a.flows {
-        for p in &mut passes {
-            p.observe(&scope, f);
-        }
-        icmp.observe(&scope, f);
-        transfers.observe(&scope, f);
-    }
-    let replay = |g: &mut dyn FnMut(&Flow)| a.flows.iter().for_each(g);
     let detect_input = DetectInput {
         dns: &a.dns,
         dns_info: &dns_info,
@@ -759,11 +1058,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         ignore_pipe(report::json::write(&report, out).and_then(|()| out.flush()))?;
     }
     if let Some(dir) = &cfg.csv {
-        let rows = a
-            .flows
-            .iter()
-            .map(|f| flow_row(f, input_path(&report.inputs, f), &cfg.input.netscope));
-        report::csv_out::write(&report, rows, dir)?;
+        report::csv_out::write(&report, dir)?;
     }
     if !cfg.input.quiet {
         let stdout = io::stdout();

@@ -102,7 +102,7 @@ impl Scope<'_> {
 }
 
 /// Hands every flow to a closure.
-pub type Replay<'a> = dyn Fn(&mut dyn FnMut(&Flow)) + 'a;
+pub type Replay<'a> = dyn Fn(&mut (dyn FnMut(&Flow) + Send)) + 'a;
 
 /// Everything a detector may look at when it decides (after the last flow).
 pub struct DetectInput<'a> {
@@ -230,8 +230,11 @@ pub trait Detector: Sync {
 /// One detector's state during a run. What it keeps per flow is what its rule
 /// needs (most keep per host or per host and destination aggregates); it never
 /// holds the flows themselves.
-pub trait Pass: Send {
+pub trait Pass: Send + std::any::Any {
     fn observe(&mut self, cx: &Scope<'_>, f: &Flow);
+    /// Adds what another state of the same detector saw (other flows). The
+    /// result does not depend on the order states are merged in.
+    fn merge(&mut self, other: Box<dyn Pass>);
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding>;
 }
 
@@ -257,6 +260,22 @@ pub fn registry() -> Vec<Box<dyn Detector>> {
 /// Every detector's state, in code order.
 pub fn start_all() -> Vec<Box<dyn Pass>> {
     registry().iter().map(|d| d.start()).collect()
+}
+
+/// Merges the states of two runs over different flows (both from [`start_all`]).
+pub fn merge_all(into: &mut [Box<dyn Pass>], from: Vec<Box<dyn Pass>>) {
+    for (a, b) in into.iter_mut().zip(from) {
+        a.merge(b);
+    }
+}
+
+/// The state `p` as its concrete type (a detector's `merge` gets its own kind).
+pub(crate) fn downcast<T: Pass>(p: Box<dyn Pass>) -> Box<T> {
+    let any: Box<dyn std::any::Any> = p;
+    match any.downcast::<T>() {
+        Ok(t) => t,
+        Err(_) => unreachable!("states are merged with states of the same detector"),
+    }
 }
 
 /// Decides every detector's findings; sorted (severity, bytes desc, code, host).
@@ -402,6 +421,12 @@ impl IcmpChannels {
         } else {
             s.reply_payload
         };
+    }
+}
+
+impl IcmpChannels {
+    pub fn merge(&mut self, o: IcmpChannels) {
+        rules::merge_map(&mut self.sent, o.sent, |a, b| *a += b);
     }
 }
 

@@ -1,8 +1,8 @@
 //! `--csv DIR`: hosts.csv, destinations.csv, pairs.csv, flows.csv. Text cells
 //! from captures are guarded against spreadsheet formula injection.
 
-use super::flows_out::{self, FlowFormat};
-use super::{FlowRow, Report};
+use super::Report;
+use super::flows_out;
 use crate::diag::csv_text;
 use crate::model::fmt_rfc3339;
 use std::fs::File;
@@ -15,14 +15,10 @@ fn create(dir: &Path, name: &str) -> io::Result<csv::Writer<BufWriter<File>>> {
     )?)))
 }
 
-/// `flows` yields the rows of flows.csv one at a time (they are written as they
-/// come, never all held).
-pub fn write<'f>(
-    r: &Report,
-    flows: impl Iterator<Item = FlowRow<'f>>,
-    dir: &Path,
-) -> io::Result<()> {
-    write_tables(r, flows, dir).map_err(|e| match e {
+/// hosts.csv, destinations.csv and pairs.csv (flows.csv is written while the
+/// flows pass, by the pipeline, with [`flows_out`]).
+pub fn write(r: &Report, dir: &Path) -> io::Result<()> {
+    write_tables(r, dir).map_err(|e| match e {
         CsvOrIo::Io(e) => e,
         CsvOrIo::Csv(e) => flows_out::csv_io(e),
     })
@@ -45,11 +41,7 @@ impl From<csv::Error> for CsvOrIo {
     }
 }
 
-fn write_tables<'f>(
-    r: &Report,
-    flows: impl Iterator<Item = FlowRow<'f>>,
-    dir: &Path,
-) -> Result<(), CsvOrIo> {
+fn write_tables(r: &Report, dir: &Path) -> Result<(), CsvOrIo> {
     std::fs::create_dir_all(dir)?;
     let l = &r.ledger;
     let mut w = create(dir, "hosts.csv")?;
@@ -183,6 +175,5 @@ fn write_tables<'f>(
         ])?;
     }
     w.flush()?;
-    let mut f = BufWriter::new(File::create(dir.join("flows.csv"))?);
-    Ok(flows_out::write(flows, FlowFormat::Csv, &mut f)?)
+    Ok(())
 }

@@ -74,6 +74,14 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.acc,
+            super::super::downcast::<State>(other).acc,
+            super::add_seen,
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for ((host, dest, svc), (bytes, seen)) in self.acc {

@@ -69,6 +69,17 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.pairs,
+            super::super::downcast::<State>(other).pairs,
+            |a, b| {
+                a.0.extend(b.0);
+                a.1.merge(&b.1);
+            },
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for ((host, dest), (fl, seen)) in self.pairs {

@@ -92,6 +92,10 @@ struct State;
 impl Pass for State {
     fn observe(&mut self, _: &Scope<'_>, _: &crate::model::Flow) {}
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        let _ = other;
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for (((client, domain), agg), &info) in inp.dns.iter().zip(inp.dns_info) {

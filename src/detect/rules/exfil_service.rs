@@ -97,6 +97,14 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.acc,
+            super::super::downcast::<State>(other).acc,
+            super::add_seen,
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut cats: BTreeMap<IpAddr, Option<(&'static str, &'static str, String)>> =
             BTreeMap::new();

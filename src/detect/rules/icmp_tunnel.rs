@@ -71,6 +71,11 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        self.hits
+            .extend(super::super::downcast::<State>(other).hits);
+    }
+
     fn finish(mut self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         self.hits.sort_by_key(|x| x.0);
         let mut out = Vec::new();

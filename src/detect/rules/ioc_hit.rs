@@ -52,6 +52,14 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.acc,
+            super::super::downcast::<State>(other).acc,
+            super::add_seen,
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         if inp.iocs.nets.is_empty() && inp.iocs.domains.is_empty() {
             return Vec::new();

@@ -63,6 +63,10 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        self.big.extend(super::super::downcast::<State>(other).big);
+    }
+
     fn finish(mut self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         self.big.sort_by_key(|x| x.0);
         let mut out = Vec::new();

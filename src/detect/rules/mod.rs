@@ -18,6 +18,7 @@ pub mod volume_anomaly;
 
 use super::{FrameSpan, filter_for};
 use crate::model::{Flow, Ts};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Where a flow stands in the report order: start, input, first frame.
@@ -32,6 +33,28 @@ pub(crate) type Series = Vec<(Ts, u64)>;
 
 pub(crate) fn order_key(f: &Flow) -> OrderKey {
     (f.first_ts, f.span.input, f.span.first_frame)
+}
+
+/// Adds map `b` into `a`, combining the values of keys in both with `f`.
+pub(crate) fn merge_map<K: Ord, V>(
+    a: &mut BTreeMap<K, V>,
+    b: BTreeMap<K, V>,
+    f: impl Fn(&mut V, V),
+) {
+    for (k, v) in b {
+        match a.entry(k) {
+            std::collections::btree_map::Entry::Occupied(mut e) => f(e.get_mut(), v),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(v);
+            }
+        }
+    }
+}
+
+/// Bytes and flows seen, combined.
+pub(crate) fn add_seen(a: &mut (u64, Seen), b: (u64, Seen)) {
+    a.0 += b.0;
+    a.1.merge(&b.1);
 }
 
 /// What a finding about a host and a destination cites of the flows behind it,

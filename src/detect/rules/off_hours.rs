@@ -60,6 +60,18 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.pairs,
+            super::super::downcast::<State>(other).pairs,
+            |a, b| {
+                a.0 += b.0;
+                a.1 = a.1.max(b.1);
+                a.2.merge(&b.2);
+            },
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut hosts: BTreeMap<IpAddr, Vec<(IpAddr, u64, Largest, Seen)>> = BTreeMap::new();
         for ((host, dest), (bytes, top, seen)) in self.pairs {

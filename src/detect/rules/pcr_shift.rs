@@ -82,6 +82,19 @@ impl Pass for State {
         }
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.win,
+            super::super::downcast::<State>(other).win,
+            |a, b| {
+                a.0 += b.0;
+                a.1 += b.1;
+                a.2 = a.2.min(b.2);
+                a.3 = a.3.max(b.3);
+            },
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let Some(base) = inp.baseline else {
             return Vec::new();

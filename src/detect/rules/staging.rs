@@ -78,6 +78,17 @@ impl Pass for InternalTransfers {
         InternalTransfers::observe(self, cx, f);
     }
 
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        super::merge_map(
+            &mut self.pairs,
+            super::super::downcast::<InternalTransfers>(other).pairs,
+            |a, b| {
+                a.0 += b.0;
+                a.1 = a.1.min(b.1);
+            },
+        );
+    }
+
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut fan_in: BTreeMap<IpAddr, Vec<(IpAddr, u64, i64)>> = BTreeMap::new();
         for (&(from, to), &(b, t)) in &self.pairs {
@@ -93,20 +104,29 @@ impl Pass for InternalTransfers {
             .filter(|(_, s)| s.len() >= SOURCES)
             .map(|(h, s)| (*h, s.iter().map(|x| x.2).min().unwrap_or(0)))
             .collect();
-        let mut egress: BTreeMap<IpAddr, (u64, i64)> = BTreeMap::new();
+        // Per candidate and destination: bytes sent after the fan-in began, and
+        // the last such flow's end (the allow-list is applied afterwards).
+        let mut to_dest: BTreeMap<(IpAddr, IpAddr), (u64, i64)> = BTreeMap::new();
         if !candidates.is_empty() {
             let cx = inp.scope();
             (inp.replay)(&mut |f: &Flow| {
                 if let Some((h, dest, o, _, _)) = cx.outbound(f)
                     && let Some(&start) = candidates.get(&h)
                     && f.last_ts >= start
-                    && !inp.allowed(dest)
                 {
-                    let e = egress.entry(h).or_insert((0, start));
+                    let e = to_dest.entry((h, dest)).or_insert((0, start));
                     e.0 += o.bytes;
                     e.1 = e.1.max(f.last_ts);
                 }
             });
+        }
+        let mut egress: BTreeMap<IpAddr, (u64, i64)> = BTreeMap::new();
+        for ((h, dest), (b, last)) in to_dest {
+            if !inp.allowed(dest) {
+                let e = egress.entry(h).or_insert((0, last));
+                e.0 += b;
+                e.1 = e.1.max(last);
+            }
         }
         let mut out = Vec::new();
         for (host, sources) in fan_in {

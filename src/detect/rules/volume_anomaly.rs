@@ -57,6 +57,17 @@ impl Hourly {
         }
     }
 
+    fn merge(&mut self, o: Hourly) {
+        super::merge_map(&mut self.bytes, o.bytes, |a, b| *a += b);
+        super::merge_map(&mut self.hours, o.hours, |a, b| {
+            if b.0 > a.0 {
+                a.0 = b.0;
+                a.1 = b.1;
+            }
+            a.2.merge(&b.2);
+        });
+    }
+
     /// Bytes per (host, hour) to destinations not on the allow-list.
     fn sums(&self, inp: &DetectInput<'_>) -> BTreeMap<(IpAddr, i64), u64> {
         let mut m = BTreeMap::new();
@@ -113,6 +124,11 @@ struct State {
 impl Pass for State {
     fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
         self.window.add(cx, f, true);
+    }
+
+    fn merge(&mut self, other: Box<dyn Pass>) {
+        self.window
+            .merge(super::super::downcast::<State>(other).window);
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
