@@ -634,6 +634,8 @@ struct Folds<'a> {
     facts: evidence::FlowFacts,
     /// Per exporter: records and IP bytes.
     exporters: std::collections::BTreeMap<std::net::IpAddr, (u64, u64)>,
+    /// Flows observed (here and in the folds merged in).
+    flows: u64,
 }
 
 impl<'a> Folds<'a> {
@@ -641,6 +643,8 @@ impl<'a> Folds<'a> {
         Folds {
             cx: detect::Scope {
                 netscope: &cfg.input.netscope,
+                iocs: &cfg.iocs,
+                allow: &cfg.allow,
                 business_hours: cfg.business_hours.as_ref(),
             },
             scope: &cfg.scope,
@@ -651,14 +655,17 @@ impl<'a> Folds<'a> {
             names: Default::default(),
             facts: evidence::FlowFacts::new(&cfg.scope),
             exporters: Default::default(),
+            flows: 0,
         }
     }
 
     fn observe(&mut self, f: &Flow) {
+        self.flows += 1;
+        let ob = self.cx.outbound(f);
         for p in &mut self.passes {
-            p.observe(&self.cx, f);
+            p.observe(&self.cx, f, ob);
         }
-        self.icmp.observe(&self.cx, f);
+        self.icmp.observe(f, ob);
         self.transfers.observe(&self.cx, f);
         self.ledger.observe(self.cx.netscope, f);
         self.names.observe(f);
@@ -671,6 +678,13 @@ impl<'a> Folds<'a> {
     }
 
     fn merge(&mut self, o: Folds<'a>) {
+        if self.flows == 0 {
+            // Nothing here yet: take the other's state instead of copying it
+            // entry by entry (which would need both at once).
+            *self = o;
+            return;
+        }
+        self.flows += o.flows;
         detect::merge_all(&mut self.passes, o.passes);
         self.icmp.merge(o.icmp);
         detect::Pass::merge(&mut self.transfers, Box::new(o.transfers));
@@ -699,6 +713,10 @@ impl<'a> Folds<'a> {
             .collect()
     }
 }
+
+/// Flows a worker folds before it merges them into the shared folds: memory
+/// is one copy of the aggregates plus, per worker, those of this many flows.
+const FOLD_CHUNK: u64 = 1 << 20;
 
 /// What `analyze` gathered from its inputs.
 struct Gathered<'a> {
@@ -759,6 +777,13 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
                                 let mut folds = Folds::new(cfg);
                                 let consume = |f: &Flow, buf: &mut Vec<u8>| {
                                     folds.observe(f);
+                                    if folds.flows >= FOLD_CHUNK {
+                                        let part = std::mem::replace(&mut folds, Folds::new(cfg));
+                                        merged
+                                            .lock()
+                                            .unwrap_or_else(PoisonError::into_inner)
+                                            .merge(part);
+                                    }
                                     if ordered.is_some() {
                                         w.row(&flow_row(f, &file, netscope), buf);
                                     }
@@ -950,6 +975,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         None => replay_inputs(cfg, g),
     };
     let detect_input = DetectInput {
+        ledger: &ledger,
         dns: &a.dns,
         dns_info: &dns_info,
         replay: &replay,

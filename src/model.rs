@@ -369,6 +369,48 @@ pub struct SourceSpan {
     pub last_frame: u64,
 }
 
+/// Frame (or record) ranges per input, sorted by input: what findings and
+/// ledger rows cite. The first range is held inline (most groups of flows come
+/// from one input), further ones in a vector.
+#[derive(Clone, Debug, Default)]
+pub struct FrameSet {
+    head: Option<(usize, u64, u64)>,
+    tail: Vec<(usize, u64, u64)>,
+}
+
+impl FrameSet {
+    /// Widens the range of `input` to cover `first..=last`.
+    pub fn add(&mut self, input: usize, first: u64, last: u64) {
+        let widen = |r: &mut (usize, u64, u64)| {
+            r.1 = r.1.min(first);
+            r.2 = r.2.max(last);
+        };
+        match &mut self.head {
+            None => self.head = Some((input, first, last)),
+            Some(h) if h.0 == input => widen(h),
+            Some(h) if input < h.0 => {
+                let old = std::mem::replace(h, (input, first, last));
+                self.tail.insert(0, old);
+            }
+            Some(_) => match self.tail.binary_search_by_key(&input, |r| r.0) {
+                Ok(i) => widen(&mut self.tail[i]),
+                Err(i) => self.tail.insert(i, (input, first, last)),
+            },
+        }
+    }
+
+    pub fn merge(&mut self, o: &FrameSet) {
+        for (input, a, b) in o.iter() {
+            self.add(input, a, b);
+        }
+    }
+
+    /// (input, first, last), by input.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+        self.head.iter().chain(self.tail.iter()).copied()
+    }
+}
+
 /// One finished flow, as the flow stage hands it on.
 #[derive(Clone, Debug)]
 pub struct Flow {

@@ -4,7 +4,7 @@
 
 pub mod netscope;
 
-use crate::model::{DirStats, Flow, NameObservation, Ts};
+use crate::model::{DirStats, Flow, FrameSet, NameObservation, Ts};
 use foldhash::fast::FixedState;
 use netscope::{AddrClass, Allowlist, Netscope};
 use serde::Serialize;
@@ -212,8 +212,7 @@ struct PairAcc {
     dest_ports: Vec<(&'static str, u16)>,
     first_ts: Ts,
     last_ts: Ts,
-    /// Sorted by input.
-    frames: Vec<FrameRef>,
+    frames: FrameSet,
     /// Horvitz-Thompson variance of `out.ip_bytes` (sampled records).
     variance: u128,
     max_sampling: u32,
@@ -228,7 +227,7 @@ impl PairAcc {
             dest_ports: Vec::new(),
             first_ts: Ts::MAX,
             last_ts: Ts::MIN,
-            frames: Vec::new(),
+            frames: FrameSet::default(),
             variance: 0,
             max_sampling: 1,
         }
@@ -246,17 +245,6 @@ impl PairAcc {
         }
     }
 
-    fn add_frames(&mut self, r: &FrameRef) {
-        match self.frames.binary_search_by_key(&r.input, |x| x.input) {
-            Ok(i) => {
-                let x = &mut self.frames[i];
-                x.first_frame = x.first_frame.min(r.first_frame);
-                x.last_frame = x.last_frame.max(r.last_frame);
-            }
-            Err(i) => self.frames.insert(i, r.clone()),
-        }
-    }
-
     fn merge(&mut self, o: PairAcc) {
         self.out.add(&o.out);
         self.inb.add(&o.inb);
@@ -266,9 +254,7 @@ impl PairAcc {
         }
         self.first_ts = self.first_ts.min(o.first_ts);
         self.last_ts = self.last_ts.max(o.last_ts);
-        for r in &o.frames {
-            self.add_frames(r);
-        }
+        self.frames.merge(&o.frames);
         self.variance += o.variance;
         self.max_sampling = self.max_sampling.max(o.max_sampling);
     }
@@ -340,11 +326,8 @@ impl LedgerFold {
         if f.orig.ip == host {
             p.add_port((crate::model::proto_name(f.key.proto), f.resp.port));
         }
-        p.add_frames(&FrameRef {
-            input: f.span.input,
-            first_frame: f.span.first_frame,
-            last_frame: f.span.last_frame,
-        });
+        p.frames
+            .add(f.span.input, f.span.first_frame, f.span.last_frame);
         p.first_ts = p.first_ts.min(f.first_ts);
         p.last_ts = p.last_ts.max(f.last_ts);
     }
@@ -507,7 +490,15 @@ fn build(
             dest_ports: p.dest_ports,
             first_ts: p.first_ts,
             last_ts: p.last_ts,
-            frames: p.frames,
+            frames: p
+                .frames
+                .iter()
+                .map(|(input, first_frame, last_frame)| FrameRef {
+                    input,
+                    first_frame,
+                    last_frame,
+                })
+                .collect(),
         });
     }
     led.hosts = hosts

@@ -75,6 +75,9 @@ pub struct Iocs {
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
     pub netscope: &'a Netscope,
+    pub iocs: &'a Iocs,
+    /// Its networks can be applied as flows pass; its domains only at the end.
+    pub allow: &'a Allowlist,
     pub business_hours: Option<&'a BusinessHours>,
 }
 
@@ -82,7 +85,7 @@ impl Scope<'_> {
     /// The internal host, external destination, outbound and inbound stats of an
     /// outer flow, and whether the host is the originator; None when the flow
     /// does not cross the boundary.
-    pub fn outbound(&self, f: &Flow) -> Option<(IpAddr, IpAddr, DirStats, DirStats, bool)> {
+    pub fn outbound(&self, f: &Flow) -> Option<Outbound> {
         if f.key.depth > 0 {
             return None;
         }
@@ -106,6 +109,8 @@ pub type Replay<'a> = dyn Fn(&mut (dyn FnMut(&Flow) + Send)) + 'a;
 
 /// Everything a detector may look at when it decides (after the last flow).
 pub struct DetectInput<'a> {
+    /// The outbound ledger (per host and destination totals of all flows).
+    pub ledger: &'a crate::attribution::Ledger,
     pub dns: &'a [((IpAddr, String), DnsAgg)],
     /// Information bound of each DNS aggregate (same order as `dns`).
     pub dns_info: &'a [u64],
@@ -154,6 +159,8 @@ impl DetectInput<'_> {
     pub fn scope(&self) -> Scope<'_> {
         Scope {
             netscope: self.netscope,
+            iocs: self.iocs,
+            allow: self.allow,
             business_hours: self.business_hours,
         }
     }
@@ -230,8 +237,14 @@ pub trait Detector: Sync {
 /// One detector's state during a run. What it keeps per flow is what its rule
 /// needs (most keep per host or per host and destination aggregates); it never
 /// holds the flows themselves.
+/// The internal host, the external destination, the host's and the
+/// destination's direction stats, and whether the host originated the flow.
+pub type Outbound = (IpAddr, IpAddr, DirStats, DirStats, bool);
+
 pub trait Pass: Send + std::any::Any {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow);
+    /// `ob`: the flow as seen from its internal host ([`Scope::outbound`]),
+    /// None when it does not cross the boundary.
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>);
     /// Adds what another state of the same detector saw (other flows). The
     /// result does not depend on the order states are merged in.
     fn merge(&mut self, other: Box<dyn Pass>);
@@ -411,9 +424,9 @@ pub struct IcmpChannels {
 }
 
 impl IcmpChannels {
-    pub fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+    pub fn observe(&mut self, f: &Flow, ob: Option<Outbound>) {
         let Some(s) = &f.icmp else { return };
-        let Some((host, dest, _, _, host_is_orig)) = cx.outbound(f) else {
+        let Some((host, dest, _, _, host_is_orig)) = ob else {
             return;
         };
         *self.sent.entry((host, dest)).or_default() += if host_is_orig {

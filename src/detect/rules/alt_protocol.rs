@@ -1,9 +1,8 @@
 //! D6 alt_protocol: uploads over file-transfer protocols (FTP, SSH/SFTP/SCP, SMB, rsync).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
-use super::{Seen, mb};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::{Keyed, Seen, mb};
 use crate::model::Flow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// More than 1 MB outbound (methodology D6, a design choice).
@@ -51,12 +50,12 @@ Administrators copying files to external servers; partner SFTP exchanges (allowl
 /// Per host, destination and service: bytes the host sent and the flows seen.
 #[derive(Default)]
 struct State {
-    acc: BTreeMap<(IpAddr, IpAddr, &'static str), (u64, Seen)>,
+    acc: Keyed<(IpAddr, IpAddr, &'static str), (u64, Seen)>,
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        let Some((host, dest, o, _, host_is_orig)) = cx.outbound(f) else {
+    fn observe(&mut self, _: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        let Some((host, dest, o, _, host_is_orig)) = ob else {
             return;
         };
         if !host_is_orig {
@@ -68,23 +67,20 @@ impl Pass for State {
             _ => None,
         };
         if let Some(s) = by_content.or_else(|| service(f.resp.port)) {
-            let e = self.acc.entry((host, dest, s)).or_default();
+            let e = self.acc.entry((host, dest, s));
             e.0 += o.bytes;
             e.1.add(f);
         }
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.acc,
-            super::super::downcast::<State>(other).acc,
-            super::add_seen,
-        );
+        self.acc
+            .merge(super::super::downcast::<State>(other).acc, super::add_seen);
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest, svc), (bytes, seen)) in self.acc {
+        for ((host, dest, svc), (bytes, seen)) in self.acc.into_sorted() {
             if bytes <= BYTES || inp.allowed(dest) {
                 continue;
             }

@@ -2,10 +2,9 @@
 //! timestamp and data-size scores). A beacon is evidence of an active channel.
 
 use super::super::stats::{bowley_score, madm, median};
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
-use super::{Seen, Series};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::{Keyed, Seen, Series};
 use crate::model::Flow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// RITA v5: at least 4 connections.
@@ -74,34 +73,31 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
 /// Per host and destination, the start and outbound size of each connection.
 #[derive(Default)]
 struct State {
-    pairs: BTreeMap<(IpAddr, IpAddr), (Series, Seen)>,
+    pairs: Keyed<(IpAddr, IpAddr), (Series, Seen)>,
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        if let Some((host, dest, _, _, true)) = cx.outbound(f)
+    fn observe(&mut self, _: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        if let Some((host, dest, _, _, true)) = ob
             && f.icmp.is_none()
         {
-            let e = self.pairs.entry((host, dest)).or_default();
+            let e = self.pairs.entry((host, dest));
             e.0.push((f.first_ts, f.orig_stats.bytes));
             e.1.add(f);
         }
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.pairs,
-            super::super::downcast::<State>(other).pairs,
-            |a, b| {
+        self.pairs
+            .merge(super::super::downcast::<State>(other).pairs, |a, b| {
                 a.0.extend(b.0);
                 a.1.merge(&b.1);
-            },
-        );
+            });
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest), (fl, seen)) in self.pairs {
+        for ((host, dest), (fl, seen)) in self.pairs.into_sorted() {
             if fl.len() < MIN_CONNS || inp.allowed(dest) {
                 continue;
             }

@@ -2,10 +2,9 @@
 //! host to one destination (data split into chunks and sent on a schedule).
 
 use super::super::stats::{madm, median};
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
-use super::{Seen, Series};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::{Keyed, Seen, Series};
 use crate::model::Flow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const MIN_FLOWS: usize = 10;
@@ -55,34 +54,31 @@ Telemetry agents that post fixed-size reports (allowlist them), synthetic monito
 /// more than it received.
 #[derive(Default)]
 struct State {
-    pairs: BTreeMap<(IpAddr, IpAddr), (Series, Seen)>,
+    pairs: Keyed<(IpAddr, IpAddr), (Series, Seen)>,
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        if let Some((host, dest, o, i, true)) = cx.outbound(f)
+    fn observe(&mut self, _: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        if let Some((host, dest, o, i, true)) = ob
             && o.bytes > i.bytes
         {
-            let e = self.pairs.entry((host, dest)).or_default();
+            let e = self.pairs.entry((host, dest));
             e.0.push((f.first_ts, f.orig_stats.bytes));
             e.1.add(f);
         }
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.pairs,
-            super::super::downcast::<State>(other).pairs,
-            |a, b| {
+        self.pairs
+            .merge(super::super::downcast::<State>(other).pairs, |a, b| {
                 a.0.extend(b.0);
                 a.1.merge(&b.1);
-            },
-        );
+            });
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest), (fl, seen)) in self.pairs {
+        for ((host, dest), (fl, seen)) in self.pairs.into_sorted() {
             if fl.len() < MIN_FLOWS || inp.allowed(dest) {
                 continue;
             }

@@ -1,7 +1,9 @@
 //! D7 dns_tunnel: data carried in DNS query names (iodine, dnscat2, dns2tcp...),
 //! per (client, registered domain), with an information bound in bytes.
 
-use super::super::{DetectInput, Detector, Finding, FrameSpan, Metric, Pass, Scope, Severity};
+use super::super::{
+    DetectInput, Detector, Finding, FrameSpan, Metric, Outbound, Pass, Scope, Severity,
+};
 use crate::flow::features::DnsAgg;
 
 /// RITA "C2 over DNS" base threshold: 100 unique subdomains.
@@ -90,7 +92,7 @@ are not inspected (known false negatives)."
 struct State;
 
 impl Pass for State {
-    fn observe(&mut self, _: &Scope<'_>, _: &crate::model::Flow) {}
+    fn observe(&mut self, _: &Scope<'_>, _: &crate::model::Flow, _: Option<Outbound>) {}
 
     fn merge(&mut self, other: Box<dyn Pass>) {
         let _ = other;

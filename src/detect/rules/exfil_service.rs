@@ -1,7 +1,7 @@
 //! D5 exfil_service: uploads to cloud storage, file transfer, paste, webhook and
 //! code-hosting services, recognised by name (SNI, DNS answer, HTTP Host).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
 use super::{Seen, mb};
 use crate::model::Flow;
 use serde::Deserialize;
@@ -77,39 +77,24 @@ addresses or names and mark them multi-tenant; names are only known when the cap
 the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
     }
     fn start(&self) -> Box<dyn Pass> {
-        Box::<State>::default()
+        Box::new(State)
     }
 }
 
-/// Per host and destination: bytes the host sent and the flows seen (the
-/// destination's names, and so its category, are known only at the end).
-#[derive(Default)]
-struct State {
-    acc: BTreeMap<(IpAddr, IpAddr), (u64, Seen)>,
-}
+/// Reads the ledger's host/destination rows when it decides; keeps nothing.
+struct State;
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        if let Some((host, dest, o, _, _)) = cx.outbound(f) {
-            let e = self.acc.entry((host, dest)).or_default();
-            e.0 += o.bytes;
-            e.1.add(f);
-        }
-    }
+    fn observe(&mut self, _: &Scope<'_>, _: &Flow, _: Option<Outbound>) {}
 
-    fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.acc,
-            super::super::downcast::<State>(other).acc,
-            super::add_seen,
-        );
-    }
+    fn merge(&mut self, _: Box<dyn Pass>) {}
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut cats: BTreeMap<IpAddr, Option<(&'static str, &'static str, String)>> =
             BTreeMap::new();
         let mut out = Vec::new();
-        for ((host, dest), (bytes, seen)) in self.acc {
+        for p in &inp.ledger.pairs {
+            let (host, dest, bytes, seen) = (p.host, p.dest, p.out.bytes, Seen::of_pair(p));
             let c = cats.entry(dest).or_insert_with(|| {
                 inp.names_of(dest).into_iter().find_map(|n| {
                     category(&n).map(|(c, d)| (c, d, n.clone())).or_else(|| {

@@ -1,7 +1,7 @@
 //! D8 icmp_tunnel: data carried in ICMP echo payloads (ptunnel, icmptunnel, hans,
 //! or plain ping with a chosen pattern).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
 use super::{OrderKey, Seen, order_key};
 use crate::model::{Flow, IcmpStats};
 use std::net::IpAddr;
@@ -52,9 +52,9 @@ struct State {
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+    fn observe(&mut self, _: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
         let Some(s) = &f.icmp else { return };
-        let Some((host, dest, _, _, host_is_orig)) = cx.outbound(f) else {
+        let Some((host, dest, _, _, host_is_orig)) = ob else {
             return;
         };
         // Requests must come from the internal host.

@@ -1,9 +1,8 @@
 //! D12 ioc_hit: traffic to the incident's indicators of compromise (case file).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
-use super::Seen;
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::{Keyed, Seen};
 use crate::model::Flow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub struct IocHit;
@@ -38,26 +37,29 @@ Shared hosting and CDN addresses listed as IOCs."
 /// flows seen (domain indicators match names known only at the end).
 #[derive(Default)]
 struct State {
-    acc: BTreeMap<(IpAddr, IpAddr), (u64, Seen)>,
+    acc: Keyed<(IpAddr, IpAddr), (u64, Seen)>,
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        if let Some((host, dest, o, _, _)) = cx.outbound(f)
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        // Domain indicators match names known only at the end: then every
+        // destination is kept; address indicators select as flows pass.
+        if cx.iocs.domains.is_empty() && cx.iocs.nets.is_empty() {
+            return;
+        }
+        if let Some((host, dest, o, _, _)) = ob
             && o.pkts > 0
+            && (!cx.iocs.domains.is_empty() || cx.iocs.nets.iter().any(|n| n.contains(&dest)))
         {
-            let e = self.acc.entry((host, dest)).or_default();
+            let e = self.acc.entry((host, dest));
             e.0 += o.bytes;
             e.1.add(f);
         }
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.acc,
-            super::super::downcast::<State>(other).acc,
-            super::add_seen,
-        );
+        self.acc
+            .merge(super::super::downcast::<State>(other).acc, super::add_seen);
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
@@ -65,6 +67,7 @@ impl Pass for State {
             return Vec::new();
         }
         self.acc
+            .into_sorted()
             .into_iter()
             .filter_map(|((host, dest), (bytes, seen))| {
                 let ioc = if let Some(n) = inp.iocs.nets.iter().find(|n| n.contains(&dest)) {

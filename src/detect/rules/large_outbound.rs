@@ -1,6 +1,6 @@
 //! D3 large_outbound: one flow that uploads a lot, or uploads for a long time.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
 use super::{OrderKey, Seen, mb, order_key};
 use crate::model::{Flow, NS_PER_SEC};
 use std::net::IpAddr;
@@ -48,8 +48,8 @@ struct State {
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        let Some((host, dest, o, i, _)) = cx.outbound(f) else {
+    fn observe(&mut self, _: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        let Some((host, dest, o, i, _)) = ob else {
             return;
         };
         let dur = f.last_ts - f.first_ts;

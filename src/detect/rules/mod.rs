@@ -17,7 +17,7 @@ pub mod staging;
 pub mod volume_anomaly;
 
 use super::{FrameSpan, filter_for};
-use crate::model::{Flow, Ts};
+use crate::model::{Flow, FrameSet, Ts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -51,6 +51,58 @@ pub(crate) fn merge_map<K: Ord, V>(
     }
 }
 
+/// A map from keys to values for the states of detectors: found by hash while
+/// flows pass (rows live in a vector, so growing moves only the small index),
+/// sorted by key once when the detector decides.
+pub(crate) struct Keyed<K, V> {
+    index: std::collections::HashMap<K, u32, foldhash::fast::FixedState>,
+    rows: Vec<(K, V)>,
+}
+
+impl<K, V> Default for Keyed<K, V> {
+    fn default() -> Self {
+        Keyed {
+            index: Default::default(),
+            rows: Vec::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Ord + Copy, V: Default> Keyed<K, V> {
+    pub(crate) fn entry(&mut self, k: K) -> &mut V {
+        let n = self.rows.len() as u32;
+        let i = *self.index.entry(k).or_insert(n);
+        if i == n {
+            self.rows.push((k, V::default()));
+        }
+        &mut self.rows[i as usize].1
+    }
+
+    pub(crate) fn get(&self, k: &K) -> Option<&V> {
+        self.index.get(k).map(|&i| &self.rows[i as usize].1)
+    }
+
+    /// Adds `o` into this map, combining the values of keys in both with `f`.
+    pub(crate) fn merge(&mut self, o: Keyed<K, V>, f: impl Fn(&mut V, V)) {
+        for (k, v) in o.rows {
+            match self.index.get(&k) {
+                Some(&i) => f(&mut self.rows[i as usize].1, v),
+                None => {
+                    self.index.insert(k, self.rows.len() as u32);
+                    self.rows.push((k, v));
+                }
+            }
+        }
+    }
+
+    /// The rows, sorted by key.
+    pub(crate) fn into_sorted(self) -> Vec<(K, V)> {
+        let mut rows = self.rows;
+        rows.sort_unstable_by_key(|r| r.0);
+        rows
+    }
+}
+
 /// Bytes and flows seen, combined.
 pub(crate) fn add_seen(a: &mut (u64, Seen), b: (u64, Seen)) {
     a.0 += b.0;
@@ -65,8 +117,7 @@ pub struct Seen {
     pub flows: u64,
     pub first_ts: Ts,
     pub last_ts: Ts,
-    /// (input, first frame, last frame), sorted by input.
-    frames: Vec<(usize, u64, u64)>,
+    frames: FrameSet,
     /// Order key (start, input, first frame) of the first flow, its protocol and
     /// responder port.
     first: OrderKey,
@@ -80,7 +131,7 @@ impl Default for Seen {
             flows: 0,
             first_ts: Ts::MAX,
             last_ts: Ts::MIN,
-            frames: Vec::new(),
+            frames: FrameSet::default(),
             first: (Ts::MAX, usize::MAX, u64::MAX),
             proto: 0,
             port: 0,
@@ -94,16 +145,7 @@ impl Seen {
         self.first_ts = self.first_ts.min(f.first_ts);
         self.last_ts = self.last_ts.max(f.last_ts);
         let s = f.span;
-        match self.frames.binary_search_by_key(&s.input, |x| x.0) {
-            Ok(i) => {
-                let e = &mut self.frames[i];
-                e.1 = e.1.min(s.first_frame);
-                e.2 = e.2.max(s.last_frame);
-            }
-            Err(i) => self
-                .frames
-                .insert(i, (s.input, s.first_frame, s.last_frame)),
-        }
+        self.frames.add(s.input, s.first_frame, s.last_frame);
         let k = order_key(f);
         if k < self.first {
             self.first = k;
@@ -116,20 +158,29 @@ impl Seen {
         self.flows += o.flows;
         self.first_ts = self.first_ts.min(o.first_ts);
         self.last_ts = self.last_ts.max(o.last_ts);
-        for &(input, a, b) in &o.frames {
-            match self.frames.binary_search_by_key(&input, |x| x.0) {
-                Ok(i) => {
-                    let e = &mut self.frames[i];
-                    e.1 = e.1.min(a);
-                    e.2 = e.2.max(b);
-                }
-                Err(i) => self.frames.insert(i, (input, a, b)),
-            }
-        }
+        self.frames.merge(&o.frames);
         if o.first < self.first {
             self.first = o.first;
             self.proto = o.proto;
             self.port = o.port;
+        }
+    }
+
+    /// What the ledger's row of a host and destination shows of its flows
+    /// (all flows of the pair; the first flow's protocol is not known there).
+    pub fn of_pair(p: &crate::attribution::PairRow) -> Seen {
+        Seen {
+            flows: p.flows,
+            first_ts: p.first_ts,
+            last_ts: p.last_ts,
+            frames: {
+                let mut s = FrameSet::default();
+                for r in &p.frames {
+                    s.add(r.input, r.first_frame, r.last_frame);
+                }
+                s
+            },
+            ..Seen::default()
         }
     }
 
@@ -152,7 +203,7 @@ impl Seen {
         self.frames
             .iter()
             .take(max)
-            .map(|&(input, a, b)| FrameSpan {
+            .map(|(input, a, b)| FrameSpan {
                 input,
                 first_frame: a,
                 last_frame: b,

@@ -1,7 +1,7 @@
 //! D4 new_destination: a large upload to a destination no internal host used in
 //! the baseline and few hosts use now.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
 use super::{Seen, mb};
 use crate::flow::features::registered_domain;
 use crate::model::Flow;
@@ -40,32 +40,17 @@ destination > 50 MB: practitioner heuristic (methodology §1, low authority).\n\
 New SaaS rolled out during the window; a short baseline makes many destinations new."
     }
     fn start(&self) -> Box<dyn Pass> {
-        Box::<State>::default()
+        Box::new(State)
     }
 }
 
-/// Per host and destination: bytes the host sent and the flows seen.
-#[derive(Default)]
-struct State {
-    acc: BTreeMap<(IpAddr, IpAddr), (u64, Seen)>,
-}
+/// Reads the ledger's host/destination rows when it decides; keeps nothing.
+struct State;
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        if let Some((host, dest, o, _, _)) = cx.outbound(f) {
-            let e = self.acc.entry((host, dest)).or_default();
-            e.0 += o.bytes;
-            e.1.add(f);
-        }
-    }
+    fn observe(&mut self, _: &Scope<'_>, _: &Flow, _: Option<Outbound>) {}
 
-    fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.acc,
-            super::super::downcast::<State>(other).acc,
-            super::add_seen,
-        );
-    }
+    fn merge(&mut self, _: Box<dyn Pass>) {}
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let Some(base) = inp.baseline else {
@@ -83,12 +68,14 @@ impl Pass for State {
         }
         let mut users: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
         let mut hosts: BTreeSet<IpAddr> = BTreeSet::new();
-        for &(host, dest) in self.acc.keys() {
+        for p in &inp.ledger.pairs {
+            let (host, dest) = (p.host, p.dest);
             hosts.insert(host);
             users.entry(dest).or_default().insert(host);
         }
         let mut out = Vec::new();
-        for ((host, dest), (bytes, seen)) in self.acc {
+        for p in &inp.ledger.pairs {
+            let (host, dest, bytes, seen) = (p.host, p.dest, p.out.bytes, Seen::of_pair(p));
             if known_ips.contains(&dest) || inp.allowed(dest) {
                 continue;
             }

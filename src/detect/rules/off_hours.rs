@@ -1,7 +1,7 @@
 //! D11 off_hours: large uploads outside business hours.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
-use super::{Largest, Seen, mb, order_key};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::{Keyed, Largest, Seen, mb, order_key};
 use crate::model::Flow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -41,19 +41,19 @@ Scheduled backups and batch jobs at night (allowlist their destinations)."
 /// largest single flow (bytes, order key), and the flows seen.
 #[derive(Default)]
 struct State {
-    pairs: BTreeMap<(IpAddr, IpAddr), (u64, Largest, Seen)>,
+    pairs: Keyed<(IpAddr, IpAddr), (u64, Largest, Seen)>,
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
         let Some(bh) = cx.business_hours else {
             return;
         };
-        if let Some((host, dest, o, _, _)) = cx.outbound(f)
+        if let Some((host, dest, o, _, _)) = ob
             && o.bytes > 0
             && !bh.is_business(f.first_ts)
         {
-            let e = self.pairs.entry((host, dest)).or_default();
+            let e = self.pairs.entry((host, dest));
             e.0 += o.bytes;
             e.1 = e.1.max((o.bytes, order_key(f)));
             e.2.add(f);
@@ -61,20 +61,17 @@ impl Pass for State {
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.pairs,
-            super::super::downcast::<State>(other).pairs,
-            |a, b| {
+        self.pairs
+            .merge(super::super::downcast::<State>(other).pairs, |a, b| {
                 a.0 += b.0;
                 a.1 = a.1.max(b.1);
                 a.2.merge(&b.2);
-            },
-        );
+            });
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut hosts: BTreeMap<IpAddr, Vec<(IpAddr, u64, Largest, Seen)>> = BTreeMap::new();
-        for ((host, dest), (bytes, top, seen)) in self.pairs {
+        for ((host, dest), (bytes, top, seen)) in self.pairs.into_sorted() {
             if !inp.allowed(dest) {
                 hosts
                     .entry(host)

@@ -2,7 +2,7 @@
 //! ratio shift against the baseline).
 
 use super::super::stats::median;
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
 use super::mb;
 use crate::model::{Flow, NS_PER_SEC};
 use std::collections::BTreeMap;
@@ -72,8 +72,8 @@ struct State {
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        if let Some((h, _, o, i, _)) = cx.outbound(f) {
+    fn observe(&mut self, _: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        if let Some((h, _, o, i, _)) = ob {
             let e = self.win.entry(h).or_insert((0, 0, f.first_ts, f.last_ts));
             e.0 += o.bytes;
             e.1 += i.bytes;

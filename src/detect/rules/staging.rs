@@ -1,7 +1,7 @@
 //! D13 internal_staging: one internal host collects data from several others and
 //! then sends data out (fan-in, then egress).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
 use super::mb;
 use crate::attribution::netscope::AddrClass;
 use crate::model::Flow;
@@ -74,8 +74,9 @@ File servers that also sync to the cloud, backup servers, jump hosts."
 }
 
 impl Pass for InternalTransfers {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
         InternalTransfers::observe(self, cx, f);
+        let _ = ob;
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {

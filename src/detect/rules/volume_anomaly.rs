@@ -2,8 +2,9 @@
 //! hour of the baseline (robust modified z-score).
 
 use super::super::stats::median;
-use super::super::{DetectInput, Detector, Finding, Metric, Pass, Scope, Severity};
-use super::{Largest, Seen, mb, order_key};
+use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::{Keyed, Largest, Seen, mb, order_key};
+use crate::attribution::netscope::Allowlist;
 use crate::model::{Flow, NS_PER_SEC, Ts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -30,36 +31,46 @@ fn key(hour_index: i64, weekly: bool) -> i64 {
 /// largest outbound flow and the frames of all of them.
 #[derive(Default)]
 pub(crate) struct Hourly {
-    bytes: BTreeMap<(IpAddr, i64, IpAddr), u64>,
-    hours: BTreeMap<(IpAddr, i64), (Largest, IpAddr, Seen)>,
+    /// Per host and hour, to destinations the allow-list's networks do not
+    /// cover, when it has no domains (then flows are decided as they pass).
+    decided: Keyed<(IpAddr, i64), u64>,
+    /// Per host, hour and destination, when the allow-list has domains (they
+    /// match names known only at the end).
+    bytes: Keyed<(IpAddr, i64, IpAddr), u64>,
+    hours: Keyed<(IpAddr, i64), (Largest, Option<IpAddr>, Seen)>,
 }
 
 impl Hourly {
-    fn add(&mut self, cx: &Scope<'_>, f: &Flow, detail: bool) {
-        let Some((host, dest, o, _, _)) = cx.outbound(f) else {
+    fn add(&mut self, f: &Flow, ob: Option<Outbound>, allow: &Allowlist, detail: bool) {
+        let Some((host, dest, o, _, _)) = ob else {
             return;
         };
         let hour = f.first_ts.div_euclid(HOUR);
         if o.bytes > 0 {
-            *self.bytes.entry((host, hour, dest)).or_insert(0) += o.bytes;
+            if !allow.domains.is_empty() {
+                *self.bytes.entry((host, hour, dest)) += o.bytes;
+            } else if !allow.nets.iter().any(|n| n.contains(&dest)) {
+                *self.decided.entry((host, hour)) += o.bytes;
+            }
         }
         if detail {
-            let e = self
-                .hours
-                .entry((host, hour))
-                .or_insert_with(|| ((0, (Ts::MIN, 0, 0)), dest, Seen::default()));
+            let e = self.hours.entry((host, hour));
+            if e.1.is_none() {
+                e.0 = (0, (Ts::MIN, 0, 0));
+            }
             let k = (o.bytes, order_key(f));
             if k >= e.0 {
                 e.0 = k;
-                e.1 = dest;
+                e.1 = Some(dest);
             }
             e.2.add(f);
         }
     }
 
     fn merge(&mut self, o: Hourly) {
-        super::merge_map(&mut self.bytes, o.bytes, |a, b| *a += b);
-        super::merge_map(&mut self.hours, o.hours, |a, b| {
+        self.bytes.merge(o.bytes, |a, b| *a += b);
+        self.decided.merge(o.decided, |a, b| *a += b);
+        self.hours.merge(o.hours, |a, b| {
             if b.0 > a.0 {
                 a.0 = b.0;
                 a.1 = b.1;
@@ -71,7 +82,10 @@ impl Hourly {
     /// Bytes per (host, hour) to destinations not on the allow-list.
     fn sums(&self, inp: &DetectInput<'_>) -> BTreeMap<(IpAddr, i64), u64> {
         let mut m = BTreeMap::new();
-        for (&(host, hour, dest), &b) in &self.bytes {
+        for &(k, b) in &self.decided.rows {
+            *m.entry(k).or_insert(0) += b;
+        }
+        for &((host, hour, dest), b) in &self.bytes.rows {
             if !inp.allowed(dest) {
                 *m.entry((host, hour)).or_insert(0) += b;
             }
@@ -122,8 +136,8 @@ struct State {
 }
 
 impl Pass for State {
-    fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
-        self.window.add(cx, f, true);
+    fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
+        self.window.add(f, ob, cx.allow, true);
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
@@ -144,7 +158,7 @@ impl Pass for State {
         let weekly = b1 - b0 >= 28 * 24 * HOUR;
         let mut base_hourly = Hourly::default();
         for f in base {
-            base_hourly.add(&inp.scope(), f, false);
+            base_hourly.add(f, inp.outbound(f), inp.allow, false);
         }
         let base_h = base_hourly.sums(inp);
         let win_h = self.window.sums(inp);
@@ -182,7 +196,7 @@ impl Pass for State {
             }
             vals.clear();
             let top = self.window.hours.get(&(host, hour));
-            let dest = top.map(|t| t.1);
+            let dest = top.and_then(|t| t.1);
             out.push(Finding {
                 code: VolumeAnomaly.code(),
                 name: VolumeAnomaly.name(),
@@ -212,7 +226,9 @@ impl Pass for State {
                     Metric { name: "modified_z", value: if z.is_finite() { z } else { f64::MAX }, threshold: Some(Z) },
                     Metric { name: "baseline_median", value: med, threshold: None },
                 ],
-                references: top.map(|t| t.2.spans(host, t.1, 4)).unwrap_or_default(),
+                references: top
+                    .and_then(|t| Some(t.2.spans(host, t.1?, 4)))
+                    .unwrap_or_default(),
             });
         }
         out
