@@ -666,7 +666,7 @@ impl<'a> Folds<'a> {
             p.observe(&self.cx, f, ob);
         }
         self.icmp.observe(f, ob);
-        self.transfers.observe(&self.cx, f);
+        self.transfers.observe(&self.cx, f, ob);
         self.ledger.observe(self.cx.netscope, f);
         self.names.observe(f);
         self.facts.observe(self.scope, f);

@@ -4,7 +4,7 @@
 
 pub mod netscope;
 
-use crate::model::{DirStats, Flow, FrameSet, NameObservation, Ts};
+use crate::model::{DirStats, Flow, NameObservation, Ts};
 use foldhash::fast::FixedState;
 use netscope::{AddrClass, Allowlist, Netscope};
 use serde::Serialize;
@@ -110,6 +110,83 @@ pub struct PairRow {
     pub last_ts: Ts,
     /// Frame ranges per input, for evidence.
     pub frames: Vec<FrameRef>,
+    /// While flows pass: Horvitz-Thompson variance of `out.ip_bytes` (sampled
+    /// records) and the largest sampling interval (both go to the host's row).
+    #[serde(skip)]
+    variance: u128,
+    #[serde(skip)]
+    max_sampling: u32,
+}
+
+impl PairRow {
+    fn new(host: IpAddr, dest: IpAddr) -> Self {
+        PairRow {
+            host,
+            dest,
+            allowed_by: None,
+            out: DirStats::default(),
+            inb: DirStats::default(),
+            flows: 0,
+            dest_ports: Vec::new(),
+            first_ts: Ts::MAX,
+            last_ts: Ts::MIN,
+            frames: Vec::new(),
+            variance: 0,
+            max_sampling: 1,
+        }
+    }
+
+    /// Ports are unsorted while flows are added (sorted and made unique at the end).
+    fn add_port(&mut self, port: (&'static str, u16)) {
+        let ports = &mut self.dest_ports;
+        if ports.last() != Some(&port) {
+            // Most pairs use one service: no room for more until needed.
+            ports.reserve_exact(1);
+            ports.push(port);
+            // Bounded by the distinct services, not by the flows.
+            if ports.len() >= 64 && ports.len().is_power_of_two() {
+                ports.sort_unstable();
+                ports.dedup();
+            }
+        }
+    }
+
+    fn add_frames(&mut self, input: usize, first_frame: u64, last_frame: u64) {
+        match self.frames.binary_search_by_key(&input, |r| r.input) {
+            Ok(i) => {
+                let r = &mut self.frames[i];
+                r.first_frame = r.first_frame.min(first_frame);
+                r.last_frame = r.last_frame.max(last_frame);
+            }
+            Err(i) => {
+                self.frames.reserve_exact(1);
+                self.frames.insert(
+                    i,
+                    FrameRef {
+                        input,
+                        first_frame,
+                        last_frame,
+                    },
+                );
+            }
+        }
+    }
+
+    fn merge(&mut self, o: PairRow) {
+        self.out.add(&o.out);
+        self.inb.add(&o.inb);
+        self.flows += o.flows;
+        for p in o.dest_ports {
+            self.add_port(p);
+        }
+        self.first_ts = self.first_ts.min(o.first_ts);
+        self.last_ts = self.last_ts.max(o.last_ts);
+        for r in o.frames {
+            self.add_frames(r.input, r.first_frame, r.last_frame);
+        }
+        self.variance += o.variance;
+        self.max_sampling = self.max_sampling.max(o.max_sampling);
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -203,69 +280,14 @@ impl ServerNames {
     }
 }
 
-/// One host and destination while flows pass.
-struct PairAcc {
-    out: DirStats,
-    inb: DirStats,
-    flows: u64,
-    /// Unsorted while flows are added (sorted and made unique at the end).
-    dest_ports: Vec<(&'static str, u16)>,
-    first_ts: Ts,
-    last_ts: Ts,
-    frames: FrameSet,
-    /// Horvitz-Thompson variance of `out.ip_bytes` (sampled records).
-    variance: u128,
-    max_sampling: u32,
-}
-
-impl PairAcc {
-    fn new() -> Self {
-        PairAcc {
-            out: DirStats::default(),
-            inb: DirStats::default(),
-            flows: 0,
-            dest_ports: Vec::new(),
-            first_ts: Ts::MAX,
-            last_ts: Ts::MIN,
-            frames: FrameSet::default(),
-            variance: 0,
-            max_sampling: 1,
-        }
-    }
-
-    fn add_port(&mut self, port: (&'static str, u16)) {
-        let ports = &mut self.dest_ports;
-        if ports.last() != Some(&port) {
-            ports.push(port);
-            // Bounded by the distinct services, not by the flows.
-            if ports.len() >= 64 && ports.len().is_power_of_two() {
-                ports.sort_unstable();
-                ports.dedup();
-            }
-        }
-    }
-
-    fn merge(&mut self, o: PairAcc) {
-        self.out.add(&o.out);
-        self.inb.add(&o.inb);
-        self.flows += o.flows;
-        for p in o.dest_ports {
-            self.add_port(p);
-        }
-        self.first_ts = self.first_ts.min(o.first_ts);
-        self.last_ts = self.last_ts.max(o.last_ts);
-        self.frames.merge(&o.frames);
-        self.variance += o.variance;
-        self.max_sampling = self.max_sampling.max(o.max_sampling);
-    }
-}
-
 /// The ledger while flows pass: per host and destination aggregates and the
 /// totals that need no names; [`LedgerFold::finish`] adds names and the
 /// allow-list and builds the tables.
 #[derive(Default)]
 pub struct LedgerFold {
-    pairs: HashMap<(IpAddr, IpAddr), PairAcc, FixedState>,
+    /// Rows found by hash; the rows become the ledger's pair table as they are.
+    index: HashMap<(IpAddr, IpAddr), u32, FixedState>,
+    pairs: Vec<PairRow>,
     internal_bytes: u64,
     external_only_bytes: u64,
     uncertain_direction_flows: u64,
@@ -309,7 +331,12 @@ impl LedgerFold {
             }
             _ => return, // multicast, broadcast, unspecified: does not leave the network
         };
-        let p = self.pairs.entry((host, dest)).or_insert_with(PairAcc::new);
+        let n = self.pairs.len() as u32;
+        let i = *self.index.entry((host, dest)).or_insert(n);
+        if i == n {
+            self.pairs.push(PairRow::new(host, dest));
+        }
+        let p = &mut self.pairs[i as usize];
         p.out.add(&out);
         p.inb.add(&inb);
         p.flows += 1;
@@ -326,8 +353,7 @@ impl LedgerFold {
         if f.orig.ip == host {
             p.add_port((crate::model::proto_name(f.key.proto), f.resp.port));
         }
-        p.frames
-            .add(f.span.input, f.span.first_frame, f.span.last_frame);
+        p.add_frames(f.span.input, f.span.first_frame, f.span.last_frame);
         p.first_ts = p.first_ts.min(f.first_ts);
         p.last_ts = p.last_ts.max(f.last_ts);
     }
@@ -335,11 +361,12 @@ impl LedgerFold {
     // Order-free: sums, minima, maxima; ports and frames are sorted.
     #[allow(clippy::iter_over_hash_type)]
     pub fn merge(&mut self, o: LedgerFold) {
-        for (k, p) in o.pairs {
-            match self.pairs.entry(k) {
-                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(p),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(p);
+        for p in o.pairs {
+            match self.index.get(&(p.host, p.dest)) {
+                Some(&i) => self.pairs[i as usize].merge(p),
+                None => {
+                    self.index.insert((p.host, p.dest), self.pairs.len() as u32);
+                    self.pairs.push(p);
                 }
             }
         }
@@ -424,7 +451,10 @@ fn build(
     let mut hosts: HashMap<IpAddr, HostRow, FixedState> = HashMap::default();
     let mut host_variance: HashMap<IpAddr, u128, FixedState> = HashMap::default();
     let mut dests: HashMap<IpAddr, DestRow, FixedState> = HashMap::default();
-    for ((host, dest), mut p) in fold.pairs {
+    drop(fold.index);
+    let mut pairs = fold.pairs;
+    for p in &mut pairs {
+        let (host, dest) = (p.host, p.dest);
         let allowed_by = allowed_cache
             .entry(dest)
             .or_insert_with(|| {
@@ -480,27 +510,9 @@ fn build(
 
         p.dest_ports.sort_unstable();
         p.dest_ports.dedup();
-        led.pairs.push(PairRow {
-            host,
-            dest,
-            allowed_by,
-            out: p.out,
-            inb: p.inb,
-            flows: p.flows,
-            dest_ports: p.dest_ports,
-            first_ts: p.first_ts,
-            last_ts: p.last_ts,
-            frames: p
-                .frames
-                .iter()
-                .map(|(input, first_frame, last_frame)| FrameRef {
-                    input,
-                    first_frame,
-                    last_frame,
-                })
-                .collect(),
-        });
+        p.allowed_by = allowed_by;
     }
+    led.pairs = pairs;
     led.hosts = hosts
         .into_values()
         .map(|mut h| {

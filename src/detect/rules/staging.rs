@@ -23,8 +23,11 @@ pub struct InternalTransfers {
 }
 
 impl InternalTransfers {
-    pub fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+    /// `ob`: the flow's outbound view; a flow that crosses the boundary is not
+    /// internal (and needs no address lookups here).
+    pub fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
         if f.key.depth != 0
+            || ob.is_some()
             || cx.netscope.class(f.orig.ip) != AddrClass::Internal
             || cx.netscope.class(f.resp.ip) != AddrClass::Internal
         {
@@ -75,8 +78,7 @@ File servers that also sync to the cloud, backup servers, jump hosts."
 
 impl Pass for InternalTransfers {
     fn observe(&mut self, cx: &Scope<'_>, f: &Flow, ob: Option<Outbound>) {
-        InternalTransfers::observe(self, cx, f);
-        let _ = ob;
+        InternalTransfers::observe(self, cx, f, ob);
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
