@@ -842,3 +842,95 @@ fn pair_services_are_unique_and_sorted_for_many_ports() {
     assert_eq!(p["flows"], "1500");
     assert!(p["frames"].ends_with(":2-1501"), "{}", p["frames"]);
 }
+
+/// `analyze` folds flows as they pass and merges what each input (and each
+/// worker) gathered: an export split into two files gives the same ledger,
+/// findings and verdict as the whole file, with one thread or two.
+#[test]
+fn a_split_export_gives_the_same_analysis() {
+    let Some(d) = lab_flows("02_bulk_upload", "netflow_v9") else {
+        return;
+    };
+    let text = std::fs::read_to_string(d.join("flows.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let header = lines.remove(0);
+    let trailer = lines.iter().position(|l| l.starts_with("Summary")).unwrap();
+    let records = &lines[..trailer];
+    assert_eq!(records.len(), 82);
+    let dir = tempdir("split-export");
+    let (a, b) = records.split_at(40);
+    let part = |name: &str, rows: &[&str]| {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+        p
+    };
+    let (p1, p2) = (part("a.csv", a), part("b.csv", b));
+    let case = [
+        "--internal",
+        "10.20.0.0/16",
+        "--scope",
+        "10.20.1.10",
+        "--allow",
+        "198.51.100.50/32",
+        "--quiet",
+    ];
+    let analyse = |paths: &[&Path], threads: &str| -> serde_json::Value {
+        let json = dir.join(format!("r{}-{threads}.json", paths.len()));
+        let mut args = vec!["analyze", "-j", threads, "--json", json.to_str().unwrap()];
+        args.extend(case);
+        let o = run_paths(&args, paths);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
+    };
+    // What must not depend on how the records were split: bytes per host and
+    // per host and destination, findings, the verdict and its bound.
+    let view = |r: &serde_json::Value| {
+        let pairs: Vec<_> = r["ledger"]["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["host"].clone(),
+                    p["dest"].clone(),
+                    p["out"].clone(),
+                    p["in"].clone(),
+                    p["flows"].clone(),
+                    p["dest_ports"].clone(),
+                )
+            })
+            .map(|t| format!("{t:?}"))
+            .collect();
+        let findings: Vec<_> = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    f["code"], f["host"], f["destination"], f["bytes"], f["first_ts"], f["last_ts"]
+                )
+            })
+            .collect();
+        (
+            r["verdict"].clone(),
+            r["totals"].clone(),
+            r["ledger"]["hosts"].as_array().unwrap().len(),
+            pairs,
+            findings,
+        )
+    };
+    let whole = analyse(&[&d.join("flows.csv")], "1");
+    assert_eq!(whole["verdict"], "CONTRADICTED");
+    assert!(!whole["findings"].as_array().unwrap().is_empty());
+    for threads in ["1", "2"] {
+        let split = analyse(&[&p1, &p2], threads);
+        assert_eq!(view(&split), view(&whole), "split in two, -j {threads}");
+        assert_eq!(split["totals"]["outer_flows"], 82);
+    }
+}
