@@ -472,42 +472,65 @@ impl Ordered {
     }
 }
 
-/// One input read by this thread while a second one consumes its flows
-/// (`consume` gets each flow and the output buffer; batches of flows go over a
-/// channel and come back empty to be refilled). With `ordered`, what `consume`
-/// wrote is written when it is this input's turn. Returns what was parsed and
-/// the consumer (with what it gathered).
+/// What a thread of [`stream_input`] does with each flow: write its row to the
+/// buffer, fold it, or both.
+trait Consume: Send {
+    fn take(&mut self, f: &Flow, buf: &mut Vec<u8>);
+}
+
+impl<F: FnMut(&Flow, &mut Vec<u8>) + Send> Consume for F {
+    fn take(&mut self, f: &Flow, buf: &mut Vec<u8>) {
+        self(f, buf)
+    }
+}
+
+/// One input read by this thread while other threads consume its flows, one
+/// per consumer (each gets whole batches of flows and the output buffer;
+/// batches go over a channel and come back empty to be refilled). With
+/// `ordered` (then give one consumer: rows keep their order), what the
+/// consumer wrote is written when it is this input's turn. Returns what was
+/// parsed and the consumers (with what they gathered).
 #[allow(clippy::too_many_arguments)]
-fn stream_input<C: FnMut(&Flow, &mut Vec<u8>) + Send>(
+fn stream_input<C: Consume>(
     i: usize,
     cfg: &InputConfig,
     window: Option<(Ts, Ts)>,
     baseline: Option<(Ts, Ts)>,
     ordered: Option<&Ordered>,
     inc: &(dyn Fn(u64) + Sync),
-    consume: C,
-) -> (Parsed, C) {
+    consumers: Vec<C>,
+) -> (Parsed, Vec<C>) {
     let path = &cfg.inputs[i];
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
+    let rx = Mutex::new(rx);
     std::thread::scope(|ts| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
         let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Flow>>();
-        let consumer = ts.spawn(move || {
-            let mut consume = consume;
-            let mut buf = Vec::with_capacity(if ordered.is_some() { 2 << 20 } else { 0 });
-            for mut batch in rx {
-                for f in &batch {
-                    consume(f, &mut buf);
-                }
-                batch.clear();
-                let _ = back_tx.send(batch);
-                if let Some(o) = ordered
-                    && buf.len() >= 1 << 20
-                {
-                    o.offer(i, &mut buf);
-                }
-            }
-            (buf, consume)
-        });
+        let rx = &rx;
+        let handles: Vec<_> = consumers
+            .into_iter()
+            .map(|mut consume| {
+                let back_tx = back_tx.clone();
+                ts.spawn(move || {
+                    let mut buf = Vec::with_capacity(if ordered.is_some() { 2 << 20 } else { 0 });
+                    loop {
+                        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(mut batch) = next else { break };
+                        for f in &batch {
+                            consume.take(f, &mut buf);
+                        }
+                        batch.clear();
+                        let _ = back_tx.send(batch);
+                        if let Some(o) = ordered
+                            && buf.len() >= 1 << 20
+                        {
+                            o.offer(i, &mut buf);
+                        }
+                    }
+                    (buf, consume)
+                })
+            })
+            .collect();
+        drop(back_tx);
         let batch_tx = tx.clone();
         let mut stream = move |flows: &mut Vec<Flow>| {
             let empty = back_rx
@@ -520,14 +543,20 @@ fn stream_input<C: FnMut(&Flow, &mut Vec<u8>) + Send>(
         // What is left: the flows of a capture (sorted by start).
         let _ = tx.send(std::mem::take(&mut parsed.1.flows));
         drop(tx);
-        let (mut buf, consume) = match consumer.join() {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e),
-        };
-        if let Some(o) = ordered {
-            o.finish(i, &mut buf);
+        let mut out = Vec::new();
+        let mut consumers = Vec::new();
+        for h in handles {
+            let (buf, consume) = match h.join() {
+                Ok(r) => r,
+                Err(e) => std::panic::resume_unwind(e),
+            };
+            out.extend_from_slice(&buf);
+            consumers.push(consume);
         }
-        (parsed, consume)
+        if let Some(o) = ordered {
+            o.finish(i, &mut out);
+        }
+        (parsed, consumers)
     })
 }
 
@@ -573,7 +602,8 @@ pub fn run_flows(
                     let row = |f: &Flow, buf: &mut Vec<u8>| {
                         w.row(&flow_row(f, &file, netscope), buf);
                     };
-                    let (parsed, _) = stream_input(i, cfg, None, None, Some(&ordered), &inc, row);
+                    let (parsed, _) =
+                        stream_input(i, cfg, None, None, Some(&ordered), &inc, vec![row]);
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
             });
@@ -659,6 +689,22 @@ impl<'a> Folds<'a> {
         }
     }
 
+    /// Empty folds for the same case.
+    fn new_like(o: &Folds<'a>) -> Self {
+        Folds {
+            cx: o.cx,
+            scope: o.scope,
+            passes: detect::start_all(),
+            icmp: Default::default(),
+            transfers: Default::default(),
+            ledger: Default::default(),
+            names: Default::default(),
+            facts: evidence::FlowFacts::new(o.scope),
+            exporters: Default::default(),
+            flows: 0,
+        }
+    }
+
     fn observe(&mut self, f: &Flow) {
         self.flows += 1;
         let ob = self.cx.outbound(f);
@@ -718,6 +764,31 @@ impl<'a> Folds<'a> {
 /// is one copy of the aggregates plus, per worker, those of this many flows.
 const FOLD_CHUNK: u64 = 1 << 20;
 
+/// A thread of [`stream_input`] for `analyze`: folds the flows it gets (into
+/// the shared folds every [`FOLD_CHUNK`] flows) and, for `--csv`, writes their rows.
+struct Folder<'a, 's> {
+    folds: Folds<'a>,
+    shared: &'s Mutex<Folds<'a>>,
+    rows: Option<(flows_out::RowWriter, String)>,
+}
+
+impl Consume for Folder<'_, '_> {
+    fn take(&mut self, f: &Flow, buf: &mut Vec<u8>) {
+        self.folds.observe(f);
+        if let Some((w, file)) = &mut self.rows {
+            w.row(&flow_row(f, file, self.folds.cx.netscope), buf);
+        }
+        if self.folds.flows >= FOLD_CHUNK {
+            let fresh = Folds::new_like(&self.folds);
+            let part = std::mem::replace(&mut self.folds, fresh);
+            self.shared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .merge(part);
+        }
+    }
+}
+
 /// What `analyze` gathered from its inputs.
 struct Gathered<'a> {
     inputs: Vec<InputSummary>,
@@ -738,6 +809,9 @@ struct Gathered<'a> {
 /// then the inputs are read once more and the flows held ([`analyse_inputs`]).
 fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Result<Gathered<'a>> {
     let icfg = &cfg.input;
+    if icfg.inputs.iter().any(|p| matches!(p, InputPath::Stdin)) {
+        return gather_held(cfg, csv);
+    }
     let (window, baseline) = (cfg.window, cfg.baseline_window);
     let out: Box<dyn Write + Send> = match csv {
         Some(dir) => open_out(&dir.join("flows.csv"))?,
@@ -773,27 +847,36 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
                                     break;
                                 }
                                 let file = icfg.inputs[i].display();
-                                let mut w = flows_out::RowWriter::new(flows_out::FlowFormat::Csv);
-                                let mut folds = Folds::new(cfg);
-                                let consume = |f: &Flow, buf: &mut Vec<u8>| {
-                                    folds.observe(f);
-                                    if folds.flows >= FOLD_CHUNK {
-                                        let part = std::mem::replace(&mut folds, Folds::new(cfg));
-                                        merged
-                                            .lock()
-                                            .unwrap_or_else(PoisonError::into_inner)
-                                            .merge(part);
-                                    }
-                                    if ordered.is_some() {
-                                        w.row(&flow_row(f, &file, netscope), buf);
-                                    }
+                                // Rows for flows.csv keep their order: one
+                                // consumer then; else one per thread of the pool.
+                                let n_consumers = if ordered.is_some() {
+                                    1
+                                } else {
+                                    rayon::current_num_threads().clamp(1, 2)
                                 };
-                                let (parsed, _) =
-                                    stream_input(i, icfg, window, baseline, ordered, &inc, consume);
-                                merged
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .merge(folds);
+                                let consumers = (0..n_consumers)
+                                    .map(|_| Folder {
+                                        folds: Folds::new(cfg),
+                                        shared: &merged,
+                                        rows: ordered.map(|_| {
+                                            (
+                                                flows_out::RowWriter::new(
+                                                    flows_out::FlowFormat::Csv,
+                                                ),
+                                                file.clone(),
+                                            )
+                                        }),
+                                    })
+                                    .collect();
+                                let (parsed, consumers) = stream_input(
+                                    i, icfg, window, baseline, ordered, &inc, consumers,
+                                );
+                                for c in consumers {
+                                    merged
+                                        .lock()
+                                        .unwrap_or_else(PoisonError::into_inner)
+                                        .merge(c.folds);
+                                }
                                 results.lock().unwrap_or_else(PoisonError::into_inner)[i] =
                                     Some(parsed);
                             }
@@ -844,28 +927,7 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
     if folds.exporters.len() >= 2 {
         // Several exporters: duplicates are found by comparing records, so
         // this needs them all at once.
-        let a = analyse_inputs(icfg, window, baseline, true)?;
-        let mut folds = Folds::new(cfg);
-        for f in &a.flows {
-            folds.observe(f);
-        }
-        if let Some(dir) = csv {
-            let mut out = open_out(&dir.join("flows.csv"))?;
-            let rows = a
-                .flows
-                .iter()
-                .map(|f| flow_row(f, input_path(&a.inputs, f), netscope));
-            flows_out::write(rows, flows_out::FlowFormat::Csv, &mut out)?;
-        }
-        return Ok(Gathered {
-            inputs: a.inputs,
-            exporters: a.exporters,
-            folds,
-            names: a.names,
-            dns: a.dns,
-            baseline_flows: a.baseline_flows,
-            held: Some(a.flows),
-        });
+        return gather_held(cfg, csv);
     }
     let mut inputs = Vec::with_capacity(results.len());
     let mut names = Vec::new();
@@ -896,6 +958,39 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
         dns: dns.into_iter().collect(),
         baseline_flows,
         held: None,
+    })
+}
+
+/// [`gather`] with every flow held: for records of several exporters (their
+/// duplicates are found by comparing records) and for standard input (which
+/// cannot be read a second time, as D13 may need).
+fn gather_held<'a>(
+    cfg: &'a AnalyzeConfig,
+    csv: Option<&std::path::Path>,
+) -> io::Result<Gathered<'a>> {
+    let icfg = &cfg.input;
+    let netscope = &icfg.netscope;
+    let a = analyse_inputs(icfg, cfg.window, cfg.baseline_window, true)?;
+    let mut folds = Folds::new(cfg);
+    for f in &a.flows {
+        folds.observe(f);
+    }
+    if let Some(dir) = csv {
+        let mut out = open_out(&dir.join("flows.csv"))?;
+        let rows = a
+            .flows
+            .iter()
+            .map(|f| flow_row(f, input_path(&a.inputs, f), netscope));
+        flows_out::write(rows, flows_out::FlowFormat::Csv, &mut out)?;
+    }
+    Ok(Gathered {
+        inputs: a.inputs,
+        exporters: a.exporters,
+        folds,
+        names: a.names,
+        dns: a.dns,
+        baseline_flows: a.baseline_flows,
+        held: Some(a.flows),
     })
 }
 
