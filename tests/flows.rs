@@ -927,6 +927,21 @@ fn a_split_export_gives_the_same_analysis() {
     };
     let whole = analyse(&[&d.join("flows.csv")], "1");
     assert_eq!(whole["verdict"], "CONTRADICTED");
+    // The headline names what was examined.
+    assert!(
+        whole["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("The examined flow records show outbound transfers"),
+        "{}",
+        whole["headline"]
+    );
+    assert!(
+        whole["headline_de"]
+            .as_str()
+            .unwrap()
+            .starts_with("Die untersuchten Flow-Datensätze zeigen")
+    );
     assert!(!whole["findings"].as_array().unwrap().is_empty());
     for threads in ["1", "2"] {
         let split = analyse(&[&p1, &p2], threads);

@@ -399,6 +399,47 @@ impl FlowFacts {
     }
 }
 
+/// What the inputs are, as the verdict's sentences name them: captures, flow
+/// records, or both (English; German nominative and dative plural).
+struct Evidence {
+    en: &'static str,
+    de_nom: &'static str,
+    de_dat: &'static str,
+    /// "Nothing covers this time" (English, German), with two `{}` for the times.
+    gap_en: &'static str,
+    gap_de: &'static str,
+}
+
+impl Evidence {
+    fn of(inputs: &[InputSummary]) -> Self {
+        let flows = inputs.iter().any(|s| s.flow_records > 0);
+        let captures = inputs.iter().any(|s| s.flow_records == 0 && s.packets > 0);
+        match (captures, flows) {
+            (false, true) => Evidence {
+                en: "flow records",
+                de_nom: "Flow-Datensätze",
+                de_dat: "Flow-Datensätzen",
+                gap_en: "no flow record covers",
+                gap_de: "Kein Flow-Datensatz deckt",
+            },
+            (true, true) => Evidence {
+                en: "captures and flow records",
+                de_nom: "Mitschnitte und Flow-Datensätze",
+                de_dat: "Mitschnitten und Flow-Datensätzen",
+                gap_en: "no packet or flow record covers",
+                gap_de: "Weder Mitschnitt noch Flow-Datensatz deckt",
+            },
+            _ => Evidence {
+                en: "captures",
+                de_nom: "Mitschnitte",
+                de_dat: "Mitschnitten",
+                gap_en: "no packet was captured from",
+                gap_de: "Kein Mitschnitt deckt",
+            },
+        }
+    }
+}
+
 /// Decides the verdict.
 pub fn assess(
     v: &VerdictInputs<'_>,
@@ -410,6 +451,7 @@ pub fn assess(
 ) -> Assessment {
     let mut reasons = Vec::new();
     let file = |i: usize| inputs.get(i).map(|s| s.path.clone()).unwrap_or_default();
+    let ev = Evidence::of(inputs);
 
     // --- Outbound from hosts in scope -----------------------------------------
     let mut observed = 0u64;
@@ -743,13 +785,15 @@ pub fn assess(
                 "WINDOW_NOT_COVERED",
                 Effect::Inconclusive,
                 format!(
-                    "no packet was captured from {} to {} ({:.1} s of the window)",
+                    "{} {} to {} ({:.1} s of the window)",
+                    ev.gap_en,
                     fmt_rfc3339(*a),
                     fmt_rfc3339(*b),
                     (*b - *a) as f64 / 1e9
                 ),
                 format!(
-                    "Kein Mitschnitt deckt {} bis {} ab ({:.1} s des Zeitfensters)",
+                    "{} {} bis {} ab ({:.1} s des Zeitfensters)",
+                    ev.gap_de,
                     fmt_rfc3339(*a),
                     fmt_rfc3339(*b),
                     (*b - *a) as f64 / 1e9
@@ -798,7 +842,7 @@ pub fn assess(
     }
     for u in &unseen {
         reasons.push(
-            Reason::new("SCOPE_HOST_UNSEEN", Effect::Inconclusive, format!("host in scope {u} never appears in the captures: its traffic was not observed"), format!("Host {u} aus dem Untersuchungsumfang kommt in den Mitschnitten nicht vor: sein Verkehr wurde nicht beobachtet"))
+            Reason::new("SCOPE_HOST_UNSEEN", Effect::Inconclusive, format!("host in scope {u} never appears in the {}: its traffic was not observed", ev.en), format!("Host {u} aus dem Untersuchungsumfang kommt in den {} nicht vor: sein Verkehr wurde nicht beobachtet", ev.de_dat))
                 .with_host_opt(u.parse().ok()),
         );
     }
@@ -874,7 +918,7 @@ pub fn assess(
         if !seen {
             unobserved_egress.push(name.clone());
             reasons.push(
-                Reason::new("EGRESS_UNOBSERVED", Effect::Inconclusive, format!("declared egress point {name} ({by}) is not in the examined captures: what left through it is unbounded"), format!("Der angegebene Ausgangspunkt {name} ({by}) ist in den untersuchten Mitschnitten nicht enthalten: was darüber abfloss, ist unbegrenzt")),
+                Reason::new("EGRESS_UNOBSERVED", Effect::Inconclusive, format!("declared egress point {name} ({by}) is not in the examined {}: what left through it is unbounded", ev.en), format!("Der angegebene Ausgangspunkt {name} ({by}) ist in den untersuchten {} nicht enthalten: was darüber abfloss, ist unbegrenzt", ev.de_dat)),
             );
         }
     }
@@ -1230,29 +1274,40 @@ pub fn assess(
     };
     let (headline, headline_de) = match verdict {
         Verdict::Contradicted => {
-            let n = reasons.iter().filter(|r| r.effect == Effect::Contradicts).count();
+            let n = reasons
+                .iter()
+                .filter(|r| r.effect == Effect::Contradicts)
+                .count();
             (
                 format!(
-                    "The examined captures show outbound transfers consistent with exfiltration from hosts in scope ({n} finding(s); {} sent to destinations not on the allowlist). What was sent is not determined.",
+                    "The examined {} show outbound transfers consistent with exfiltration from hosts in scope ({n} finding(s); {} sent to destinations not on the allowlist). What was sent is not determined.",
+                    ev.en,
                     human(observed)
                 ),
                 format!(
-                    "Die untersuchten Mitschnitte zeigen ausgehende Übertragungen von Hosts im Untersuchungsumfang, die auf einen Datenabfluss hindeuten ({n} Befund(e); {} an nicht freigegebene Ziele). Welche Daten übertragen wurden, ist damit nicht bestimmt.",
+                    "Die untersuchten {} zeigen ausgehende Übertragungen von Hosts im Untersuchungsumfang, die auf einen Datenabfluss hindeuten ({n} Befund(e); {} an nicht freigegebene Ziele). Welche Daten übertragen wurden, ist damit nicht bestimmt.",
+                    ev.de_nom,
                     human(observed)
                 ),
             )
         }
         Verdict::Supported => {
-            let u = upper_bounds.iter().filter_map(|u| u.total).max().unwrap_or(0);
+            let u = upper_bounds
+                .iter()
+                .filter_map(|u| u.total)
+                .max()
+                .unwrap_or(0);
             (
                 format!(
-                    "No evidence of exfiltration was found in the examined captures; within their coverage at most {} ({u} bytes) could have left from hosts in scope, below the materiality of {}. Observed: {} ({observed} bytes) to destinations not on the allowlist.",
+                    "No evidence of exfiltration was found in the examined {}; within their coverage at most {} ({u} bytes) could have left from hosts in scope, below the materiality of {}. Observed: {} ({observed} bytes) to destinations not on the allowlist.",
+                    ev.en,
                     human(u),
                     human(v.materiality),
                     human(observed)
                 ),
                 format!(
-                    "In den untersuchten Mitschnitten wurden keine Hinweise auf einen Datenabfluss gefunden; im abgedeckten Bereich könnten höchstens {} ({u} Bytes) von Hosts im Untersuchungsumfang abgeflossen sein, unter der Wesentlichkeitsschwelle von {}. Beobachtet: {} ({observed} Bytes) an nicht freigegebene Ziele.",
+                    "In den untersuchten {} wurden keine Hinweise auf einen Datenabfluss gefunden; im abgedeckten Bereich könnten höchstens {} ({u} Bytes) von Hosts im Untersuchungsumfang abgeflossen sein, unter der Wesentlichkeitsschwelle von {}. Beobachtet: {} ({observed} Bytes) an nicht freigegebene Ziele.",
+                    ev.de_dat,
                     human(u),
                     human(v.materiality),
                     human(observed)
@@ -1260,8 +1315,14 @@ pub fn assess(
             )
         }
         Verdict::Inconclusive => (
-            "The examined captures can neither confirm nor rule out data exfiltration; the reasons are listed below.".to_string(),
-            "Die untersuchten Mitschnitte können einen Datenabfluss weder bestätigen noch ausschließen; die Gründe sind unten aufgeführt.".to_string(),
+            format!(
+                "The examined {} can neither confirm nor rule out data exfiltration; the reasons are listed below.",
+                ev.en
+            ),
+            format!(
+                "Die untersuchten {} können einen Datenabfluss weder bestätigen noch ausschließen; die Gründe sind unten aufgeführt.",
+                ev.de_nom
+            ),
         ),
     };
     reasons.sort_by_key(|r| r.effect);
