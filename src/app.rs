@@ -597,6 +597,12 @@ pub fn run_flows(
                     if i >= n {
                         break;
                     }
+                    // The output is gone (a reader that stopped early, `| head`):
+                    // later inputs are not read (their turn still passes in order).
+                    if ordered.lock().1.is_some() {
+                        ordered.finish(i, &mut Vec::new());
+                        continue;
+                    }
                     let file = cfg.inputs[i].display();
                     let mut w = flows_out::RowWriter::new(format);
                     let row = |f: &Flow, buf: &mut Vec<u8>| {
