@@ -82,7 +82,7 @@ impl Pass for State {
             && f.icmp.is_none()
         {
             let e = self.pairs.entry((host, dest));
-            e.0.push((f.first_ts, f.orig_stats.bytes));
+            e.0.push(f.first_ts, f.orig_stats.bytes);
             e.1.add(f);
         }
     }
@@ -90,17 +90,19 @@ impl Pass for State {
     fn merge(&mut self, other: Box<dyn Pass>) {
         self.pairs
             .merge(super::super::downcast::<State>(other).pairs, |a, b| {
-                a.0.extend(b.0);
+                a.0.merge(b.0);
                 a.1.merge(&b.1);
             });
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest), (fl, seen)) in self.pairs.into_sorted() {
-            if fl.len() < MIN_CONNS || inp.allowed(dest) {
+        for ((host, dest), (series, seen)) in self.pairs.into_sorted() {
+            let (n, bytes) = (series.n, series.bytes);
+            if n < MIN_CONNS as u64 || inp.allowed(dest) {
                 continue;
             }
+            let fl = series.points();
             let starts: Vec<i64> = fl.iter().map(|f| f.0).collect();
             let sizes: Vec<f64> = fl.iter().map(|f| f.1 as f64).collect();
             let (sc, ts, ds) = score(&starts, &sizes);
@@ -116,7 +118,6 @@ impl Pass for State {
                 // Bursts of connections within a second are retries, not a schedule.
                 continue;
             }
-            let bytes: u64 = fl.iter().map(|f| f.1).sum();
             let mut deltas: Vec<f64> = {
                 let mut s = starts.clone();
                 s.sort_unstable();
@@ -129,21 +130,32 @@ impl Pass for State {
                 bytes,
                 text: format!(
                     "{host} connected to {dest} {} times about every {period:.1} s (beacon score {sc:.2}); {bytes} bytes went out",
-                    fl.len()
+                    n
                 ),
                 text_de: format!(
                     "{host} hat sich {} Mal etwa alle {period:.1} s mit {dest} verbunden (Beacon-Wert {sc:.2}); {bytes} Bytes gingen hinaus",
-                    fl.len()
+                    n
                 ),
                 metrics: vec![
                     Metric { name: "score", value: sc, threshold: Some(SCORE) },
                     Metric { name: "timestamp_score", value: ts, threshold: None },
                     Metric { name: "data_size_score", value: ds, threshold: None },
-                    Metric { name: "connections", value: fl.len() as f64, threshold: Some(MIN_CONNS as f64) },
+                    Metric { name: "connections", value: n as f64, threshold: Some(MIN_CONNS as f64) },
                     Metric { name: "median_interval_s", value: period, threshold: None },
                 ],
                 ..Finding::for_pair(&Beaconing, inp, host, dest, &seen)
             });
+            // A pair with more connections than the series keeps: its rule looked
+            // at the earliest SERIES_CAP of them; said so in the finding.
+            if (fl.len() as u64) < n
+                && let Some(last) = out.last_mut()
+            {
+                last.metrics.push(Metric {
+                    name: "connections_analysed",
+                    value: fl.len() as f64,
+                    threshold: None,
+                });
+            }
         }
         out
     }

@@ -63,7 +63,7 @@ impl Pass for State {
             && o.bytes > i.bytes
         {
             let e = self.pairs.entry((host, dest));
-            e.0.push((f.first_ts, f.orig_stats.bytes));
+            e.0.push(f.first_ts, f.orig_stats.bytes);
             e.1.add(f);
         }
     }
@@ -71,17 +71,19 @@ impl Pass for State {
     fn merge(&mut self, other: Box<dyn Pass>) {
         self.pairs
             .merge(super::super::downcast::<State>(other).pairs, |a, b| {
-                a.0.extend(b.0);
+                a.0.merge(b.0);
                 a.1.merge(&b.1);
             });
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        for ((host, dest), (fl, seen)) in self.pairs.into_sorted() {
-            if fl.len() < MIN_FLOWS || inp.allowed(dest) {
+        for ((host, dest), (series, seen)) in self.pairs.into_sorted() {
+            let (n, bytes) = (series.n, series.bytes);
+            if n < MIN_FLOWS as u64 || inp.allowed(dest) {
                 continue;
             }
+            let fl = series.points();
             let mut sizes: Vec<f64> = fl.iter().map(|f| f.1 as f64).collect();
             let med = median(&mut sizes);
             if med < MIN_CHUNK {
@@ -104,21 +106,20 @@ impl Pass for State {
             if share < UNIFORM_SHARE || !regular {
                 continue;
             }
-            let bytes: u64 = fl.iter().map(|f| f.1).sum();
             out.push(Finding {
                 severity: Severity::Fire,
                 protocol: seen.protocol(),
                 bytes,
                 text: format!(
                     "{host} uploaded {} chunks of about {med:.0} bytes to {dest} every {period:.1} s ({bytes} bytes in total)",
-                    fl.len()
+                    n
                 ),
                 text_de: format!(
                     "{host} hat {} Teilstücke von etwa {med:.0} Bytes alle {period:.1} s an {dest} hochgeladen ({bytes} Bytes insgesamt)",
-                    fl.len()
+                    n
                 ),
                 metrics: vec![
-                    Metric { name: "flows", value: fl.len() as f64, threshold: Some(MIN_FLOWS as f64) },
+                    Metric { name: "flows", value: n as f64, threshold: Some(MIN_FLOWS as f64) },
                     Metric { name: "median_chunk_bytes", value: med, threshold: Some(MIN_CHUNK) },
                     Metric { name: "uniform_share", value: share, threshold: Some(UNIFORM_SHARE) },
                     Metric { name: "median_interval_s", value: period, threshold: None },
@@ -126,6 +127,17 @@ impl Pass for State {
                 ],
                 ..Finding::for_pair(&ChunkedUpload, inp, host, dest, &seen)
             });
+            // A pair with more connections than the series keeps: its rule looked
+            // at the earliest SERIES_CAP of them; said so in the finding.
+            if (fl.len() as u64) < n
+                && let Some(last) = out.last_mut()
+            {
+                last.metrics.push(Metric {
+                    name: "flows_analysed",
+                    value: fl.len() as f64,
+                    threshold: None,
+                });
+            }
         }
         out
     }

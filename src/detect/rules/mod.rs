@@ -28,8 +28,55 @@ pub(crate) type OrderKey = (Ts, usize, u64);
 /// flow wins a tie, as a maximum over the report order does).
 pub(crate) type Largest = (u64, OrderKey);
 
-/// Start and outbound bytes of each flow of a host and destination.
-pub(crate) type Series = Vec<(Ts, u64)>;
+/// Connections of a pair that D9 and D10 look at one by one: the earliest
+/// [`SERIES_CAP`] (by start). Their rules see the series of a pair's first
+/// connections; counts and bytes are of all.
+pub const SERIES_CAP: usize = 100_000;
+
+/// Start and outbound bytes of the flows of a host and destination: all of
+/// them counted, the earliest [`SERIES_CAP`] kept (memory is bounded per pair;
+/// which ones are kept does not depend on the order flows arrive in).
+#[derive(Default)]
+pub(crate) struct Series {
+    pts: Vec<(Ts, u64)>,
+    /// Flows and their bytes, all of them.
+    pub n: u64,
+    pub bytes: u64,
+}
+
+impl Series {
+    pub(crate) fn push(&mut self, start: Ts, bytes: u64) {
+        self.n += 1;
+        self.bytes += bytes;
+        self.pts.push((start, bytes));
+        if self.pts.len() >= 2 * SERIES_CAP {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.pts.len() > SERIES_CAP {
+            self.pts.select_nth_unstable(SERIES_CAP);
+            self.pts.truncate(SERIES_CAP);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: Series) {
+        self.n += o.n;
+        self.bytes += o.bytes;
+        self.pts.extend(o.pts);
+        if self.pts.len() >= 2 * SERIES_CAP {
+            self.trim();
+        }
+    }
+
+    /// The kept points (the earliest [`SERIES_CAP`]), sorted.
+    pub(crate) fn points(mut self) -> Vec<(Ts, u64)> {
+        self.trim();
+        self.pts.sort_unstable();
+        self.pts
+    }
+}
 
 pub(crate) fn order_key(f: &Flow) -> OrderKey {
     (f.first_ts, f.span.input, f.span.first_frame)
@@ -246,4 +293,37 @@ impl super::Finding {
 
 pub(crate) fn mb(n: u64) -> String {
     format!("{:.1} MB", n as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The series keeps the earliest SERIES_CAP points whatever the order of
+    /// arrival and of merging, and counts all.
+    #[test]
+    fn series_keeps_the_earliest_points() {
+        let n = 2 * SERIES_CAP as u64 + 12_345;
+        // A fixed permutation of 0..n (multiplication by a unit modulo n).
+        let order = |i: u64| (i * 7_919) % n;
+        let mut one = Series::default();
+        let (mut a, mut b) = (Series::default(), Series::default());
+        for i in 0..n {
+            let t = order(i) as Ts;
+            one.push(t, 10);
+            if i % 3 == 0 {
+                a.push(t, 10)
+            } else {
+                b.push(t, 10)
+            }
+        }
+        b.merge(a);
+        assert_eq!((one.n, one.bytes), (n, 10 * n));
+        assert_eq!((b.n, b.bytes), (n, 10 * n));
+        let (p1, p2) = (one.points(), b.points());
+        assert_eq!(p1.len(), SERIES_CAP);
+        assert_eq!(p1, p2);
+        assert_eq!(p1.first(), Some(&(0, 10)));
+        assert_eq!(p1.last(), Some(&(SERIES_CAP as Ts - 1, 10)));
+    }
 }
