@@ -408,6 +408,9 @@ struct Evidence {
     /// "Nothing covers this time" (English, German), with two `{}` for the times.
     gap_en: &'static str,
     gap_de: &'static str,
+    /// "The data was recorded elsewhere" (English, German).
+    elsewhere_en: &'static str,
+    elsewhere_de: &'static str,
 }
 
 impl Evidence {
@@ -421,6 +424,8 @@ impl Evidence {
                 de_dat: "Flow-Datensätzen",
                 gap_en: "no flow record covers",
                 gap_de: "Kein Flow-Datensatz deckt",
+                elsewhere_en: "the flow records are from elsewhere",
+                elsewhere_de: "die Flow-Datensätze stammen von anderswo",
             },
             (true, true) => Evidence {
                 en: "captures and flow records",
@@ -428,6 +433,8 @@ impl Evidence {
                 de_dat: "Mitschnitten und Flow-Datensätzen",
                 gap_en: "no packet or flow record covers",
                 gap_de: "Weder Mitschnitt noch Flow-Datensatz deckt",
+                elsewhere_en: "the data is from elsewhere",
+                elsewhere_de: "die Daten stammen von anderswo",
             },
             _ => Evidence {
                 en: "captures",
@@ -435,6 +442,8 @@ impl Evidence {
                 de_dat: "Mitschnitten",
                 gap_en: "no packet was captured from",
                 gap_de: "Kein Mitschnitt deckt",
+                elsewhere_en: "the capture is from elsewhere",
+                elsewhere_de: "der Mitschnitt stammt von anderswo",
             },
         }
     }
@@ -889,11 +898,13 @@ pub fn assess(
     if all_ip > 0 && ledger.external_only_bytes * 2 > all_ip {
         reasons.push(
             Reason::new("MOSTLY_EXTERNAL_TRAFFIC", Effect::Inconclusive, format!(
-                "{:.0} % of the IP bytes flow between addresses outside the internal networks: the capture is from elsewhere or --internal is incomplete, so outbound bytes cannot be attributed",
-                100.0 * ledger.external_only_bytes as f64 / all_ip as f64
+                "{:.0} % of the IP bytes flow between addresses outside the internal networks: {} or --internal is incomplete, so outbound bytes cannot be attributed",
+                100.0 * ledger.external_only_bytes as f64 / all_ip as f64,
+                ev.elsewhere_en
             ), format!(
-                "{:.0} % der IP-Bytes fließen zwischen Adressen außerhalb der internen Netze: der Mitschnitt stammt von anderswo oder --internal ist unvollständig, ausgehende Bytes lassen sich nicht zuordnen",
-                100.0 * ledger.external_only_bytes as f64 / all_ip as f64
+                "{:.0} % der IP-Bytes fließen zwischen Adressen außerhalb der internen Netze: {} oder --internal ist unvollständig, ausgehende Bytes lassen sich nicht zuordnen",
+                100.0 * ledger.external_only_bytes as f64 / all_ip as f64,
+                ev.elsewhere_de
             ))
                 .with_bytes(ledger.external_only_bytes),
         );
