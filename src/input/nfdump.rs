@@ -95,7 +95,9 @@ fn lines(
             // nfdump's summary trailer.
             return Ok(true);
         }
-        if text.contains('\u{fffd}') {
+        // A line borrowed from the input is valid UTF-8; one that had to be
+        // converted may hold replacement characters.
+        if matches!(text, std::borrow::Cow::Owned(_)) && text.contains('\u{fffd}') {
             sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
             continue;
         }
@@ -111,7 +113,7 @@ fn lines(
             );
             continue;
         }
-        let get = |k: usize| spans.get(idx[k]).map(|&(a, b)| text[a..b].trim());
+        let get = |k: usize| spans.get(idx[k]).map(|&(a, b)| text[a..b].trim_ascii());
         let rec = (|| -> Option<(FlowRecord, u64, u64)> {
             let start = parse_utc_datetime(get(0)?)?;
             let end = get(1).and_then(parse_utc_datetime).unwrap_or(start);
