@@ -332,6 +332,16 @@ pub fn analyse_inputs(
     progress.finish();
     let mut results = results;
     resolve_exports(&mut results, cfg, window);
+    let mut a = join_parsed(results, hashes);
+    a.flows.sort_unstable_by_key(Flow::order_key);
+    a.exporters = crate::flow::dedup::dedup_exporters(&mut a.flows, &cfg.exporter_priority);
+    Ok(a)
+}
+
+/// The inputs' results joined in input order: summaries (with their SHA-256),
+/// flows, names, DNS aggregates merged, baseline flows sorted; failed inputs
+/// warned about. Exporter totals are left to the caller.
+fn join_parsed(results: Vec<Parsed>, hashes: Vec<Option<String>>) -> Analysed {
     let mut inputs = Vec::with_capacity(results.len());
     let mut flows = Vec::new();
     let mut names = Vec::new();
@@ -360,19 +370,16 @@ pub fn analyse_inputs(
             dns.entry(k).or_default().merge(agg, &regdom);
         }
     }
-    let dns: Vec<_> = dns.into_iter().collect();
-    flows.sort_unstable_by_key(Flow::order_key);
-    let exporters = crate::flow::dedup::dedup_exporters(&mut flows, &cfg.exporter_priority);
     warn_failures(&inputs);
     baseline_flows.sort_unstable_by_key(Flow::order_key);
-    Ok(Analysed {
+    Analysed {
         inputs,
-        exporters,
+        exporters: Vec::new(),
         flows,
         names,
-        dns,
+        dns: dns.into_iter().collect(),
         baseline_flows,
-    })
+    }
 }
 
 fn input_path<'a>(inputs: &'a [InputSummary], f: &Flow) -> &'a str {
@@ -669,43 +676,35 @@ struct Folds<'a> {
     names: attribution::ServerNames,
     facts: evidence::FlowFacts,
     /// Per exporter: records and IP bytes.
-    exporters: std::collections::BTreeMap<std::net::IpAddr, (u64, u64)>,
+    exporters: std::collections::BTreeMap<std::net::IpAddr, crate::model::ExporterTotals>,
     /// Flows observed (here and in the folds merged in).
     flows: u64,
 }
 
 impl<'a> Folds<'a> {
     fn new(cfg: &'a AnalyzeConfig) -> Self {
-        Folds {
-            cx: detect::Scope {
+        Folds::empty(
+            detect::Scope {
                 netscope: &cfg.input.netscope,
                 iocs: &cfg.iocs,
                 allow: &cfg.allow,
                 business_hours: cfg.business_hours.as_ref(),
             },
-            scope: &cfg.scope,
-            passes: detect::start_all(),
-            icmp: Default::default(),
-            transfers: Default::default(),
-            ledger: Default::default(),
-            names: Default::default(),
-            facts: evidence::FlowFacts::new(&cfg.scope),
-            exporters: Default::default(),
-            flows: 0,
-        }
+            &cfg.scope,
+        )
     }
 
-    /// Empty folds for the same case.
-    fn new_like(o: &Folds<'a>) -> Self {
+    /// Empty folds for the case `cx` and `scope` describe.
+    fn empty(cx: detect::Scope<'a>, scope: &'a [ipnet::IpNet]) -> Self {
         Folds {
-            cx: o.cx,
-            scope: o.scope,
+            cx,
+            scope,
             passes: detect::start_all(),
             icmp: Default::default(),
             transfers: Default::default(),
             ledger: Default::default(),
             names: Default::default(),
-            facts: evidence::FlowFacts::new(o.scope),
+            facts: evidence::FlowFacts::new(scope),
             exporters: Default::default(),
             flows: 0,
         }
@@ -722,11 +721,7 @@ impl<'a> Folds<'a> {
         self.ledger.observe(self.cx.netscope, f);
         self.names.observe(f);
         self.facts.observe(self.scope, f);
-        if let Some(e) = f.export.and_then(|x| x.exporter) {
-            let t = self.exporters.entry(e).or_default();
-            t.0 += 1;
-            t.1 += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
-        }
+        crate::flow::dedup::count_exporter(&mut self.exporters, f);
     }
 
     fn merge(&mut self, o: Folds<'a>) {
@@ -739,30 +734,25 @@ impl<'a> Folds<'a> {
         self.flows += o.flows;
         detect::merge_all(&mut self.passes, o.passes);
         self.icmp.merge(o.icmp);
-        detect::Pass::merge(&mut self.transfers, Box::new(o.transfers));
+        self.transfers.merge(o.transfers);
         self.ledger.merge(o.ledger);
         self.names.merge(o.names);
         self.facts.merge(o.facts);
-        for (e, (r, b)) in o.exporters {
-            let t = self.exporters.entry(e).or_default();
-            t.0 += r;
-            t.1 += b;
+        for (e, t) in o.exporters {
+            match self.exporters.entry(e) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(t);
+                }
+                std::collections::btree_map::Entry::Occupied(mut m) => {
+                    m.get_mut().records += t.records;
+                    m.get_mut().ip_bytes += t.ip_bytes;
+                }
+            }
         }
     }
 
     fn exporter_totals(&self) -> Vec<crate::model::ExporterTotals> {
-        self.exporters
-            .iter()
-            .map(
-                |(&exporter, &(records, ip_bytes))| crate::model::ExporterTotals {
-                    exporter,
-                    records,
-                    ip_bytes,
-                    duplicate_records: 0,
-                    duplicate_ip_bytes: 0,
-                },
-            )
-            .collect()
+        self.exporters.values().cloned().collect()
     }
 }
 
@@ -785,7 +775,7 @@ impl Consume for Folder<'_, '_> {
             w.row(&flow_row(f, file, self.folds.cx.netscope), buf);
         }
         if self.folds.flows >= FOLD_CHUNK {
-            let fresh = Folds::new_like(&self.folds);
+            let fresh = Folds::empty(self.folds.cx, self.folds.scope);
             let part = std::mem::replace(&mut self.folds, fresh);
             self.shared
                 .lock()
@@ -935,34 +925,15 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
         // this needs them all at once.
         return gather_held(cfg, csv);
     }
-    let mut inputs = Vec::with_capacity(results.len());
-    let mut names = Vec::new();
-    let mut dns: std::collections::BTreeMap<(std::net::IpAddr, String), DnsAgg> =
-        std::collections::BTreeMap::new();
-    let mut baseline_flows = Vec::new();
-    for ((mut s, o, b), h) in results.into_iter().zip(hashes) {
-        if let Some(h) = h {
-            s.sha256 = h;
-        }
-        if let Some(b) = b {
-            baseline_flows.extend(b.flows);
-        }
-        inputs.push(s);
-        names.extend(o.names);
-        for (k, agg) in o.dns {
-            let regdom = k.1.clone();
-            dns.entry(k).or_default().merge(agg, &regdom);
-        }
-    }
-    warn_failures(&inputs);
-    baseline_flows.sort_unstable_by_key(Flow::order_key);
+    // The flows left in the results (records decoded late) are folded already.
+    let a = join_parsed(results, hashes);
     Ok(Gathered {
-        inputs,
+        inputs: a.inputs,
         exporters: folds.exporter_totals(),
         folds,
-        names,
-        dns: dns.into_iter().collect(),
-        baseline_flows,
+        names: a.names,
+        dns: a.dns,
+        baseline_flows: a.baseline_flows,
         held: None,
     })
 }
@@ -1004,38 +975,31 @@ fn gather_held<'a>(
 /// (one at a time, in order; for the rare rule that needs a second look).
 fn replay_inputs(cfg: &AnalyzeConfig, g: &mut (dyn FnMut(&Flow) + Send)) {
     let icfg = &cfg.input;
-    let g = Mutex::new(g);
     let mut results = Vec::with_capacity(icfg.inputs.len());
     for (i, path) in icfg.inputs.iter().enumerate() {
         let mut stream = |flows: &mut Vec<Flow>| {
-            let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
-            for f in flows.iter() {
-                g(f);
-            }
+            flows.iter().for_each(&mut *g);
             flows.clear();
         };
+        let window = (cfg.window, cfg.baseline_window);
         let mut parsed = parse_one(
             i,
             path,
             icfg,
-            cfg.window,
-            cfg.baseline_window,
+            window.0,
+            window.1,
             &|_| {},
             Some(&mut stream),
         );
-        let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
-        for f in std::mem::take(&mut parsed.1.flows) {
-            g(&f);
-        }
+        // A capture's flows, made at its end.
+        std::mem::take(&mut parsed.1.flows).iter().for_each(&mut *g);
         parsed.2 = None;
         results.push(parsed);
     }
+    // Records that waited for another input's templates.
     resolve_exports(&mut results, icfg, cfg.window);
-    let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
     for (_, o, _) in &results {
-        for f in &o.flows {
-            g(f);
-        }
+        o.flows.iter().for_each(&mut *g);
     }
 }
 

@@ -369,6 +369,59 @@ pub struct SourceSpan {
     pub last_frame: u64,
 }
 
+/// A hash map whose values live in a vector: growing the table moves only the
+/// small key/index entries, never the (large) rows. Used for the aggregates
+/// `analyze` keeps per host and destination while flows pass.
+pub struct Slots<K, V> {
+    index: std::collections::HashMap<K, u32, foldhash::fast::FixedState>,
+    rows: Vec<V>,
+}
+
+impl<K, V> Default for Slots<K, V> {
+    fn default() -> Self {
+        Slots {
+            index: Default::default(),
+            rows: Vec::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> Slots<K, V> {
+    /// The row of `k` (made by `make` when new).
+    pub fn row(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
+        let n = self.rows.len() as u32;
+        let i = *self.index.entry(k).or_insert(n);
+        if i == n {
+            self.rows.push(make());
+        }
+        &mut self.rows[i as usize]
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.index.get(k).map(|&i| &self.rows[i as usize])
+    }
+
+    /// Adds the row `v` of key `k`: combined with `f` into an existing row, or new.
+    pub fn add(&mut self, k: K, v: V, f: impl FnOnce(&mut V, V)) {
+        match self.index.get(&k) {
+            Some(&i) => f(&mut self.rows[i as usize], v),
+            None => {
+                self.index.insert(k, self.rows.len() as u32);
+                self.rows.push(v);
+            }
+        }
+    }
+
+    pub fn rows(&self) -> &[V] {
+        &self.rows
+    }
+
+    /// The rows, in the order their keys were first seen.
+    pub fn into_rows(self) -> Vec<V> {
+        self.rows
+    }
+}
+
 /// Frame (or record) ranges per input, sorted by input: what findings and
 /// ledger rows cite. The first range is held inline (most groups of flows come
 /// from one input), further ones in a vector.

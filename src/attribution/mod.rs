@@ -4,7 +4,7 @@
 
 pub mod netscope;
 
-use crate::model::{DirStats, Flow, NameObservation, Ts};
+use crate::model::{DirStats, Flow, NameObservation, Slots, Ts};
 use foldhash::fast::FixedState;
 use netscope::{AddrClass, Allowlist, Netscope};
 use serde::Serialize;
@@ -286,8 +286,7 @@ impl ServerNames {
 #[derive(Default)]
 pub struct LedgerFold {
     /// Rows found by hash; the rows become the ledger's pair table as they are.
-    index: HashMap<(IpAddr, IpAddr), u32, FixedState>,
-    pairs: Vec<PairRow>,
+    pairs: Slots<(IpAddr, IpAddr), PairRow>,
     internal_bytes: u64,
     external_only_bytes: u64,
     uncertain_direction_flows: u64,
@@ -331,12 +330,7 @@ impl LedgerFold {
             }
             _ => return, // multicast, broadcast, unspecified: does not leave the network
         };
-        let n = self.pairs.len() as u32;
-        let i = *self.index.entry((host, dest)).or_insert(n);
-        if i == n {
-            self.pairs.push(PairRow::new(host, dest));
-        }
-        let p = &mut self.pairs[i as usize];
+        let p = self.pairs.row((host, dest), || PairRow::new(host, dest));
         p.out.add(&out);
         p.inb.add(&inb);
         p.flows += 1;
@@ -358,17 +352,10 @@ impl LedgerFold {
         p.last_ts = p.last_ts.max(f.last_ts);
     }
 
-    // Order-free: sums, minima, maxima; ports and frames are sorted.
-    #[allow(clippy::iter_over_hash_type)]
+    /// Order-free: sums, minima, maxima; ports and frames are sorted.
     pub fn merge(&mut self, o: LedgerFold) {
-        for p in o.pairs {
-            match self.index.get(&(p.host, p.dest)) {
-                Some(&i) => self.pairs[i as usize].merge(p),
-                None => {
-                    self.index.insert((p.host, p.dest), self.pairs.len() as u32);
-                    self.pairs.push(p);
-                }
-            }
+        for p in o.pairs.into_rows() {
+            self.pairs.add((p.host, p.dest), p, PairRow::merge);
         }
         self.internal_bytes += o.internal_bytes;
         self.external_only_bytes += o.external_only_bytes;
@@ -451,8 +438,7 @@ fn build(
     let mut hosts: HashMap<IpAddr, HostRow, FixedState> = HashMap::default();
     let mut host_variance: HashMap<IpAddr, u128, FixedState> = HashMap::default();
     let mut dests: HashMap<IpAddr, DestRow, FixedState> = HashMap::default();
-    drop(fold.index);
-    let mut pairs = fold.pairs;
+    let mut pairs = fold.pairs.into_rows();
     for p in &mut pairs {
         let (host, dest) = (p.host, p.dest);
         let allowed_by = allowed_cache

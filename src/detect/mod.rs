@@ -166,7 +166,7 @@ impl DetectInput<'_> {
     }
 
     /// [`Scope::outbound`], for rules that look at the baseline's flows.
-    pub fn outbound(&self, f: &Flow) -> Option<(IpAddr, IpAddr, DirStats, DirStats, bool)> {
+    pub fn outbound(&self, f: &Flow) -> Option<Outbound> {
         self.scope().outbound(f)
     }
 
@@ -234,13 +234,13 @@ pub trait Detector: Sync {
     fn start(&self) -> Box<dyn Pass>;
 }
 
-/// One detector's state during a run. What it keeps per flow is what its rule
-/// needs (most keep per host or per host and destination aggregates); it never
-/// holds the flows themselves.
 /// The internal host, the external destination, the host's and the
 /// destination's direction stats, and whether the host originated the flow.
 pub type Outbound = (IpAddr, IpAddr, DirStats, DirStats, bool);
 
+/// One detector's state during a run. What it keeps per flow is what its rule
+/// needs (most keep per host or per host and destination aggregates); it never
+/// holds the flows themselves.
 pub trait Pass: Send + std::any::Any {
     /// `ob`: the flow as seen from its internal host ([`Scope::outbound`]),
     /// None when it does not cross the boundary.
@@ -435,9 +435,7 @@ impl IcmpChannels {
             s.reply_payload
         };
     }
-}
 
-impl IcmpChannels {
     pub fn merge(&mut self, o: IcmpChannels) {
         rules::merge_map(&mut self.sent, o.sent, |a, b| *a += b);
     }

@@ -10,6 +10,23 @@ use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+/// Counts a flow's record and IP bytes on its exporter (flows without one are
+/// not counted).
+pub fn count_exporter(totals: &mut BTreeMap<IpAddr, ExporterTotals>, f: &Flow) {
+    let Some(e) = f.export.and_then(|x| x.exporter) else {
+        return;
+    };
+    let t = totals.entry(e).or_insert_with(|| ExporterTotals {
+        exporter: e,
+        records: 0,
+        ip_bytes: 0,
+        duplicate_records: 0,
+        duplicate_ip_bytes: 0,
+    });
+    t.records += 1;
+    t.ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+}
+
 /// Removes duplicate export flows in place (the order of the rest is kept) and
 /// returns the per-exporter totals, sorted by exporter address.
 pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<ExporterTotals> {
@@ -24,18 +41,7 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
     };
     let mut totals: BTreeMap<IpAddr, ExporterTotals> = BTreeMap::new();
     for f in flows.iter() {
-        let Some(e) = f.export.and_then(|x| x.exporter) else {
-            continue;
-        };
-        let t = totals.entry(e).or_insert_with(|| ExporterTotals {
-            exporter: e,
-            records: 0,
-            ip_bytes: 0,
-            duplicate_records: 0,
-            duplicate_ip_bytes: 0,
-        });
-        t.records += 1;
-        t.ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+        count_exporter(&mut totals, f);
     }
     // With one exporter (or none) there is nothing to compare: no grouping of
     // millions of records.

@@ -3,9 +3,8 @@
 
 use super::super::stats::{bowley_score, madm, median};
 use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
-use super::{Keyed, Seen, Series};
+use super::PairSeries;
 use crate::model::Flow;
-use std::net::IpAddr;
 
 /// RITA v5: at least 4 connections.
 pub const MIN_CONNS: usize = 4;
@@ -73,7 +72,7 @@ Software updaters, NTP, telemetry and monitoring agents. Allowlist them."
 /// Per host and destination, the start and outbound size of each connection.
 #[derive(Default)]
 struct State {
-    pairs: Keyed<(IpAddr, IpAddr), (Series, Seen)>,
+    pairs: PairSeries,
 }
 
 impl Pass for State {
@@ -81,18 +80,13 @@ impl Pass for State {
         if let Some((host, dest, _, _, true)) = ob
             && f.icmp.is_none()
         {
-            let e = self.pairs.entry((host, dest));
-            e.0.push(f.first_ts, f.orig_stats.bytes);
-            e.1.add(f);
+            self.pairs.add(host, dest, f);
         }
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
         self.pairs
-            .merge(super::super::downcast::<State>(other).pairs, |a, b| {
-                a.0.merge(b.0);
-                a.1.merge(&b.1);
-            });
+            .merge(super::super::downcast::<State>(other).pairs);
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {

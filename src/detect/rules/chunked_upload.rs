@@ -3,9 +3,8 @@
 
 use super::super::stats::{madm, median};
 use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
-use super::{Keyed, Seen, Series};
+use super::PairSeries;
 use crate::model::Flow;
-use std::net::IpAddr;
 
 pub const MIN_FLOWS: usize = 10;
 /// Flows within ±1 % of the median outbound size (methodology D10).
@@ -54,7 +53,7 @@ Telemetry agents that post fixed-size reports (allowlist them), synthetic monito
 /// more than it received.
 #[derive(Default)]
 struct State {
-    pairs: Keyed<(IpAddr, IpAddr), (Series, Seen)>,
+    pairs: PairSeries,
 }
 
 impl Pass for State {
@@ -62,18 +61,13 @@ impl Pass for State {
         if let Some((host, dest, o, i, true)) = ob
             && o.bytes > i.bytes
         {
-            let e = self.pairs.entry((host, dest));
-            e.0.push(f.first_ts, f.orig_stats.bytes);
-            e.1.add(f);
+            self.pairs.add(host, dest, f);
         }
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
         self.pairs
-            .merge(super::super::downcast::<State>(other).pairs, |a, b| {
-                a.0.merge(b.0);
-                a.1.merge(&b.1);
-            });
+            .merge(super::super::downcast::<State>(other).pairs);
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {

@@ -1,9 +1,8 @@
 //! D7 dns_tunnel: data carried in DNS query names (iodine, dnscat2, dns2tcp...),
 //! per (client, registered domain), with an information bound in bytes.
 
-use super::super::{
-    DetectInput, Detector, Finding, FrameSpan, Metric, Outbound, Pass, Scope, Severity,
-};
+use super::super::{DetectInput, Detector, Finding, FrameSpan, Metric, Pass, Severity};
+use super::AtEnd;
 use crate::flow::features::DnsAgg;
 
 /// RITA "C2 over DNS" base threshold: 100 unique subdomains.
@@ -84,62 +83,52 @@ Allowlist such domains (domain suffix) with a justification. DNS over TLS/HTTPS 
 are not inspected (known false negatives)."
     }
     fn start(&self) -> Box<dyn Pass> {
-        Box::new(State)
+        Box::new(AtEnd(decide))
     }
 }
-
 /// D7 looks at the DNS aggregates only, not at flows.
-struct State;
-
-impl Pass for State {
-    fn observe(&mut self, _: &Scope<'_>, _: &crate::model::Flow, _: Option<Outbound>) {}
-
-    fn merge(&mut self, other: Box<dyn Pass>) {
-        let _ = other;
-    }
-
-    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (((client, domain), agg), &info) in inp.dns.iter().zip(inp.dns_info) {
-            if agg.queries == 0 {
-                continue;
-            }
-            if inp
-                .allow
-                .domains
-                .iter()
-                .any(|d| domain == d || domain.ends_with(&format!(".{d}")))
-            {
-                continue;
-            }
-            if inp.netscope.class(*client) != crate::attribution::netscope::AddrClass::Internal {
-                continue;
-            }
-            let unique = agg.names.len() as u64 + agg.names_overflow;
-            let mean_entropy = if agg.names.is_empty() {
-                0.0
-            } else {
-                agg.entropy_sum / agg.names.len() as f64
-            };
-            let tn_share = (agg.txt + agg.null) as f64 / agg.queries as f64;
-            let nx_share = if agg.responses > 0 {
-                agg.nxdomain as f64 / agg.responses as f64
-            } else {
-                0.0
-            };
-            let encoded =
-                mean_entropy > ENTROPY || agg.max_label_len > LABEL || tn_share > TXT_NULL_SHARE;
-            let fire = (unique >= UNIQUE && encoded)
-                || (info > INFO && (mean_entropy > ENTROPY || agg.max_label_len > LABEL))
-                || (agg.queries >= 5 && tn_share >= 0.5 && agg.max_label_len > LABEL);
-            // Reverse lookups (in-addr.arpa, ip6.arpa) have long names by design.
-            let reverse = domain.ends_with("arpa");
-            let flag = unique >= UNIQUE || info > INFO || (agg.max_name_len > 52 && !reverse);
-            if !(fire || flag) {
-                continue;
-            }
-            let severity = if fire { Severity::Fire } else { Severity::Flag };
-            out.push(Finding {
+fn decide(inp: &DetectInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (((client, domain), agg), &info) in inp.dns.iter().zip(inp.dns_info) {
+        if agg.queries == 0 {
+            continue;
+        }
+        if inp
+            .allow
+            .domains
+            .iter()
+            .any(|d| domain == d || domain.ends_with(&format!(".{d}")))
+        {
+            continue;
+        }
+        if inp.netscope.class(*client) != crate::attribution::netscope::AddrClass::Internal {
+            continue;
+        }
+        let unique = agg.names.len() as u64 + agg.names_overflow;
+        let mean_entropy = if agg.names.is_empty() {
+            0.0
+        } else {
+            agg.entropy_sum / agg.names.len() as f64
+        };
+        let tn_share = (agg.txt + agg.null) as f64 / agg.queries as f64;
+        let nx_share = if agg.responses > 0 {
+            agg.nxdomain as f64 / agg.responses as f64
+        } else {
+            0.0
+        };
+        let encoded =
+            mean_entropy > ENTROPY || agg.max_label_len > LABEL || tn_share > TXT_NULL_SHARE;
+        let fire = (unique >= UNIQUE && encoded)
+            || (info > INFO && (mean_entropy > ENTROPY || agg.max_label_len > LABEL))
+            || (agg.queries >= 5 && tn_share >= 0.5 && agg.max_label_len > LABEL);
+        // Reverse lookups (in-addr.arpa, ip6.arpa) have long names by design.
+        let reverse = domain.ends_with("arpa");
+        let flag = unique >= UNIQUE || info > INFO || (agg.max_name_len > 52 && !reverse);
+        if !(fire || flag) {
+            continue;
+        }
+        let severity = if fire { Severity::Fire } else { Severity::Flag };
+        out.push(Finding {
                 code: DnsTunnel.code(),
                 name: DnsTunnel.name(),
                 severity,
@@ -182,7 +171,6 @@ impl Pass for State {
                     ),
                 }],
             });
-        }
-        out
     }
+    out
 }

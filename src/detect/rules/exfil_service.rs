@@ -1,9 +1,9 @@
 //! D5 exfil_service: uploads to cloud storage, file transfer, paste, webhook and
 //! code-hosting services, recognised by name (SNI, DNS answer, HTTP Host).
 
-use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Severity};
+use super::AtEnd;
 use super::{Seen, mb};
-use crate::model::Flow;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -77,68 +77,62 @@ addresses or names and mark them multi-tenant; names are only known when the cap
 the DNS answer, the SNI or the Host header (ECH and DoH hide them)."
     }
     fn start(&self) -> Box<dyn Pass> {
-        Box::new(State)
+        Box::new(AtEnd(decide))
     }
 }
-
 /// Reads the ledger's host/destination rows when it decides; keeps nothing.
-struct State;
-
-impl Pass for State {
-    fn observe(&mut self, _: &Scope<'_>, _: &Flow, _: Option<Outbound>) {}
-
-    fn merge(&mut self, _: Box<dyn Pass>) {}
-
-    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let mut cats: BTreeMap<IpAddr, Option<(&'static str, &'static str, String)>> =
-            BTreeMap::new();
-        let mut out = Vec::new();
-        for p in &inp.ledger.pairs {
-            let (host, dest, bytes, seen) = (p.host, p.dest, p.out.bytes, Seen::of_pair(p));
-            let c = cats.entry(dest).or_insert_with(|| {
-                inp.names_of(dest).into_iter().find_map(|n| {
-                    category(&n).map(|(c, d)| (c, d, n.clone())).or_else(|| {
-                        let l = n.to_ascii_lowercase();
-                        inp.extra_services
-                            .iter()
-                            .any(|d| l == *d || l.ends_with(&format!(".{d}")))
-                            .then_some(("case-listed", "", n))
-                    })
-                })
-            });
-            let Some((cat, _, name)) = c.clone() else {
-                continue;
-            };
-            if bytes < FLAG_BYTES || inp.allowed(dest) {
-                continue;
-            }
-            let severity = if bytes >= FIRE_BYTES {
-                Severity::Fire
-            } else {
-                Severity::Flag
-            };
-            out.push(Finding {
-                severity,
-                protocol: cat.to_string(),
-                bytes,
-                text: format!(
-                    "{host} uploaded {} to {name} ({cat} service, {dest})",
-                    mb(bytes)
-                ),
-                text_de: format!(
-                    "{host} hat {} zu {name} hochgeladen (Dienst der Kategorie {cat}, {dest})",
-                    mb(bytes)
-                ),
-                metrics: vec![Metric {
-                    name: "bytes_out",
-                    value: bytes as f64,
-                    threshold: Some(FIRE_BYTES as f64),
-                }],
-                ..Finding::for_pair(&ExfilService, inp, host, dest, &seen)
-            });
+fn decide(inp: &DetectInput<'_>) -> Vec<Finding> {
+    let mut cats: BTreeMap<IpAddr, Option<(&'static str, &'static str, String)>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for p in &inp.ledger.pairs {
+        let (host, dest, bytes) = (p.host, p.dest, p.out.bytes);
+        // The cheap test first: most pairs send little.
+        if bytes < FLAG_BYTES {
+            continue;
         }
-        out
+        let c = cats.entry(dest).or_insert_with(|| {
+            inp.names_of(dest).into_iter().find_map(|n| {
+                category(&n).map(|(c, d)| (c, d, n.clone())).or_else(|| {
+                    let l = n.to_ascii_lowercase();
+                    inp.extra_services
+                        .iter()
+                        .any(|d| l == *d || l.ends_with(&format!(".{d}")))
+                        .then_some(("case-listed", "", n))
+                })
+            })
+        });
+        let Some((cat, _, name)) = c.clone() else {
+            continue;
+        };
+        if inp.allowed(dest) {
+            continue;
+        }
+        let severity = if bytes >= FIRE_BYTES {
+            Severity::Fire
+        } else {
+            Severity::Flag
+        };
+        out.push(Finding {
+            severity,
+            protocol: cat.to_string(),
+            bytes,
+            text: format!(
+                "{host} uploaded {} to {name} ({cat} service, {dest})",
+                mb(bytes)
+            ),
+            text_de: format!(
+                "{host} hat {} zu {name} hochgeladen (Dienst der Kategorie {cat}, {dest})",
+                mb(bytes)
+            ),
+            metrics: vec![Metric {
+                name: "bytes_out",
+                value: bytes as f64,
+                threshold: Some(FIRE_BYTES as f64),
+            }],
+            ..Finding::for_pair(&ExfilService, inp, host, dest, &Seen::of_pair(p))
+        });
     }
+    out
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ pub mod pcr_shift;
 pub mod staging;
 pub mod volume_anomaly;
 
-use super::{FrameSpan, filter_for};
-use crate::model::{Flow, FrameSet, Ts};
+use super::{DetectInput, Finding, FrameSpan, Outbound, Pass, Scope, filter_for};
+use crate::model::{Flow, FrameSet, Slots, Ts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -99,54 +99,79 @@ pub(crate) fn merge_map<K: Ord, V>(
 }
 
 /// A map from keys to values for the states of detectors: found by hash while
-/// flows pass (rows live in a vector, so growing moves only the small index),
-/// sorted by key once when the detector decides.
-pub(crate) struct Keyed<K, V> {
-    index: std::collections::HashMap<K, u32, foldhash::fast::FixedState>,
-    rows: Vec<(K, V)>,
-}
+/// flows pass ([`Slots`]), sorted by key once when the detector decides.
+pub(crate) struct Keyed<K, V>(Slots<K, (K, V)>);
 
 impl<K, V> Default for Keyed<K, V> {
     fn default() -> Self {
-        Keyed {
-            index: Default::default(),
-            rows: Vec::new(),
-        }
+        Keyed(Slots::default())
     }
 }
 
 impl<K: std::hash::Hash + Eq + Ord + Copy, V: Default> Keyed<K, V> {
     pub(crate) fn entry(&mut self, k: K) -> &mut V {
-        let n = self.rows.len() as u32;
-        let i = *self.index.entry(k).or_insert(n);
-        if i == n {
-            self.rows.push((k, V::default()));
-        }
-        &mut self.rows[i as usize].1
+        &mut self.0.row(k, || (k, V::default())).1
     }
 
     pub(crate) fn get(&self, k: &K) -> Option<&V> {
-        self.index.get(k).map(|&i| &self.rows[i as usize].1)
+        self.0.get(k).map(|r| &r.1)
+    }
+
+    /// (key, value) in the order keys were first seen.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.0.rows().iter()
     }
 
     /// Adds `o` into this map, combining the values of keys in both with `f`.
     pub(crate) fn merge(&mut self, o: Keyed<K, V>, f: impl Fn(&mut V, V)) {
-        for (k, v) in o.rows {
-            match self.index.get(&k) {
-                Some(&i) => f(&mut self.rows[i as usize].1, v),
-                None => {
-                    self.index.insert(k, self.rows.len() as u32);
-                    self.rows.push((k, v));
-                }
-            }
+        for (k, v) in o.0.into_rows() {
+            self.0.add(k, (k, v), |a, b| f(&mut a.1, b.1));
         }
     }
 
     /// The rows, sorted by key.
     pub(crate) fn into_sorted(self) -> Vec<(K, V)> {
-        let mut rows = self.rows;
+        let mut rows = self.0.into_rows();
         rows.sort_unstable_by_key(|r| r.0);
         rows
+    }
+}
+
+/// Per host and destination, the series of flows the host originated and what
+/// they cite (the state of D9 and D10, which differ in the flows they add).
+#[derive(Default)]
+pub(crate) struct PairSeries(Keyed<(IpAddr, IpAddr), (Series, Seen)>);
+
+impl PairSeries {
+    pub(crate) fn add(&mut self, host: IpAddr, dest: IpAddr, f: &Flow) {
+        let e = self.0.entry((host, dest));
+        e.0.push(f.first_ts, f.orig_stats.bytes);
+        e.1.add(f);
+    }
+
+    pub(crate) fn merge(&mut self, o: PairSeries) {
+        self.0.merge(o.0, |a, b| {
+            a.0.merge(b.0);
+            a.1.merge(&b.1);
+        });
+    }
+
+    pub(crate) fn into_sorted(self) -> Vec<((IpAddr, IpAddr), (Series, Seen))> {
+        self.0.into_sorted()
+    }
+}
+
+/// The state of a rule that looks at no flow itself: it decides from what the
+/// other stages gathered (the ledger's rows, the DNS aggregates).
+pub(crate) struct AtEnd(pub(crate) fn(&DetectInput<'_>) -> Vec<Finding>);
+
+impl Pass for AtEnd {
+    fn observe(&mut self, _: &Scope<'_>, _: &Flow, _: Option<Outbound>) {}
+
+    fn merge(&mut self, _: Box<dyn Pass>) {}
+
+    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
+        (self.0)(inp)
     }
 }
 

@@ -1,10 +1,10 @@
 //! D4 new_destination: a large upload to a destination no internal host used in
 //! the baseline and few hosts use now.
 
-use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
+use super::super::{DetectInput, Detector, Finding, Metric, Pass, Severity};
+use super::AtEnd;
 use super::{Seen, mb};
 use crate::flow::features::registered_domain;
-use crate::model::Flow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -40,66 +40,56 @@ destination > 50 MB: practitioner heuristic (methodology §1, low authority).\n\
 New SaaS rolled out during the window; a short baseline makes many destinations new."
     }
     fn start(&self) -> Box<dyn Pass> {
-        Box::new(State)
+        Box::new(AtEnd(decide))
     }
 }
-
 /// Reads the ledger's host/destination rows when it decides; keeps nothing.
-struct State;
-
-impl Pass for State {
-    fn observe(&mut self, _: &Scope<'_>, _: &Flow, _: Option<Outbound>) {}
-
-    fn merge(&mut self, _: Box<dyn Pass>) {}
-
-    fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
-        let Some(base) = inp.baseline else {
-            return Vec::new();
+fn decide(inp: &DetectInput<'_>) -> Vec<Finding> {
+    let Some(base) = inp.baseline else {
+        return Vec::new();
+    };
+    let mut known_ips: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut known_domains: BTreeSet<String> = BTreeSet::new();
+    for f in base {
+        if let Some((_, dest, _, _, _)) = inp.outbound(f) {
+            known_ips.insert(dest);
+            for n in inp.names_of(dest) {
+                known_domains.insert(registered_domain(&n));
+            }
+        }
+    }
+    let mut users: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut hosts: BTreeSet<IpAddr> = BTreeSet::new();
+    for p in &inp.ledger.pairs {
+        let (host, dest) = (p.host, p.dest);
+        hosts.insert(host);
+        users.entry(dest).or_default().insert(host);
+    }
+    let mut out = Vec::new();
+    for p in &inp.ledger.pairs {
+        let (host, dest, bytes) = (p.host, p.dest, p.out.bytes);
+        // The cheap test first: most pairs send little.
+        if bytes < FLAG_BYTES || known_ips.contains(&dest) || inp.allowed(dest) {
+            continue;
+        }
+        let names = inp.names_of(dest);
+        if names
+            .iter()
+            .any(|n| known_domains.contains(&registered_domain(n)))
+        {
+            continue;
+        }
+        let n_users = users.get(&dest).map_or(0, BTreeSet::len);
+        let prevalence = n_users as f64 / hosts.len().max(1) as f64;
+        if !(n_users <= 1 || prevalence <= PREVALENCE) {
+            continue;
+        }
+        let severity = if bytes > FIRE_BYTES {
+            Severity::Fire
+        } else {
+            Severity::Flag
         };
-        let mut known_ips: BTreeSet<IpAddr> = BTreeSet::new();
-        let mut known_domains: BTreeSet<String> = BTreeSet::new();
-        for f in base {
-            if let Some((_, dest, _, _, _)) = inp.outbound(f) {
-                known_ips.insert(dest);
-                for n in inp.names_of(dest) {
-                    known_domains.insert(registered_domain(&n));
-                }
-            }
-        }
-        let mut users: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();
-        let mut hosts: BTreeSet<IpAddr> = BTreeSet::new();
-        for p in &inp.ledger.pairs {
-            let (host, dest) = (p.host, p.dest);
-            hosts.insert(host);
-            users.entry(dest).or_default().insert(host);
-        }
-        let mut out = Vec::new();
-        for p in &inp.ledger.pairs {
-            let (host, dest, bytes, seen) = (p.host, p.dest, p.out.bytes, Seen::of_pair(p));
-            if known_ips.contains(&dest) || inp.allowed(dest) {
-                continue;
-            }
-            let names = inp.names_of(dest);
-            if names
-                .iter()
-                .any(|n| known_domains.contains(&registered_domain(n)))
-            {
-                continue;
-            }
-            let n_users = users.get(&dest).map_or(0, BTreeSet::len);
-            let prevalence = n_users as f64 / hosts.len().max(1) as f64;
-            if !(n_users <= 1 || prevalence <= PREVALENCE) {
-                continue;
-            }
-            if bytes < FLAG_BYTES {
-                continue;
-            }
-            let severity = if bytes > FIRE_BYTES {
-                Severity::Fire
-            } else {
-                Severity::Flag
-            };
-            out.push(Finding {
+        out.push(Finding {
                 severity,
                 destination_names: names,
                 protocol: "any".into(),
@@ -116,9 +106,8 @@ impl Pass for State {
                     Metric { name: "bytes_out", value: bytes as f64, threshold: Some(FIRE_BYTES as f64) },
                     Metric { name: "prevalence", value: prevalence, threshold: Some(PREVALENCE) },
                 ],
-                ..Finding::for_pair(&NewDestination, inp, host, dest, &seen)
+                ..Finding::for_pair(&NewDestination, inp, host, dest, &Seen::of_pair(p))
             });
-        }
-        out
     }
+    out
 }

@@ -44,6 +44,13 @@ impl InternalTransfers {
             }
         }
     }
+
+    pub fn merge(&mut self, o: InternalTransfers) {
+        super::merge_map(&mut self.pairs, o.pairs, |a, b| {
+            a.0 += b.0;
+            a.1 = a.1.min(b.1);
+        });
+    }
 }
 
 pub struct Staging;
@@ -82,14 +89,7 @@ impl Pass for InternalTransfers {
     }
 
     fn merge(&mut self, other: Box<dyn Pass>) {
-        super::merge_map(
-            &mut self.pairs,
-            super::super::downcast::<InternalTransfers>(other).pairs,
-            |a, b| {
-                a.0 += b.0;
-                a.1 = a.1.min(b.1);
-            },
-        );
+        InternalTransfers::merge(self, *super::super::downcast::<InternalTransfers>(other));
     }
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {

@@ -82,10 +82,10 @@ impl Hourly {
     /// Bytes per (host, hour) to destinations not on the allow-list.
     fn sums(&self, inp: &DetectInput<'_>) -> BTreeMap<(IpAddr, i64), u64> {
         let mut m = BTreeMap::new();
-        for &(k, b) in &self.decided.rows {
+        for &(k, b) in self.decided.iter() {
             *m.entry(k).or_insert(0) += b;
         }
-        for &((host, hour, dest), b) in &self.bytes.rows {
+        for &((host, hour, dest), b) in self.bytes.iter() {
             if !inp.allowed(dest) {
                 *m.entry((host, hour)).or_insert(0) += b;
             }
