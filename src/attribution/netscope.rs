@@ -148,6 +148,19 @@ impl Allowlist {
     }
 
     /// The entry that covers a destination (by address, or by any of its names).
+    /// Whether `ip` is allowed when that does not depend on its names: Some(true)
+    /// when a network covers it, Some(false) when no network does and there are
+    /// no domain entries, None when its names decide.
+    pub fn by_address(&self, ip: IpAddr) -> Option<bool> {
+        if self.nets.iter().any(|n| n.contains(&ip)) {
+            Some(true)
+        } else if self.domains.is_empty() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
     pub fn matches(&self, ip: IpAddr, names: &[String]) -> Option<String> {
         if let Some(n) = self.nets.iter().find(|n| n.contains(&ip)) {
             return Some(n.to_string());

@@ -31,11 +31,11 @@ fn key(hour_index: i64, weekly: bool) -> i64 {
 /// largest outbound flow and the frames of all of them.
 #[derive(Default)]
 pub(crate) struct Hourly {
-    /// Per host and hour, to destinations the allow-list's networks do not
-    /// cover, when it has no domains (then flows are decided as they pass).
+    /// Per host and hour, to destinations the allow-list does not cover as far
+    /// as their address decides ([`Allowlist::by_address`]).
     decided: Keyed<(IpAddr, i64), u64>,
-    /// Per host, hour and destination, when the allow-list has domains (they
-    /// match names known only at the end).
+    /// Per host, hour and destination whose names decide (the allow-list's
+    /// domains match names known only at the end).
     bytes: Keyed<(IpAddr, i64, IpAddr), u64>,
     hours: Keyed<(IpAddr, i64), (Largest, Option<IpAddr>, Seen)>,
 }
@@ -47,10 +47,10 @@ impl Hourly {
         };
         let hour = f.first_ts.div_euclid(HOUR);
         if o.bytes > 0 {
-            if !allow.domains.is_empty() {
-                *self.bytes.entry((host, hour, dest)) += o.bytes;
-            } else if !allow.nets.iter().any(|n| n.contains(&dest)) {
-                *self.decided.entry((host, hour)) += o.bytes;
+            match allow.by_address(dest) {
+                Some(true) => {}
+                Some(false) => *self.decided.entry((host, hour)) += o.bytes,
+                None => *self.bytes.entry((host, hour, dest)) += o.bytes,
             }
         }
         if detail {
