@@ -42,7 +42,9 @@ pub struct Netscope {
     internal: Vec<IpNet>,
     /// The same networks as (address, mask) integers: `class` runs for every
     /// flow in several stages, so it compares integers instead of IpNets.
-    v4: Vec<(u32, u32, AddrClass)>,
+    /// IPv4 networks by first octet: the networks (in table order) that hold
+    /// addresses starting with it, so a lookup compares one or two.
+    v4: Vec<Vec<(u32, u32, AddrClass)>>,
     v6: Vec<(u128, u128, AddrClass)>,
 }
 
@@ -60,6 +62,14 @@ impl Netscope {
                 IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.netmask()), c)),
             }
         }
+        let v4 = (0..=255u32)
+            .map(|o| {
+                v4.iter()
+                    .filter(|&&(n, m, _)| (o << 24) & m & 0xff00_0000 == n & 0xff00_0000)
+                    .copied()
+                    .collect()
+            })
+            .collect();
         Netscope { internal, v4, v6 }
     }
 
@@ -81,7 +91,10 @@ impl Netscope {
         let hit = match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
-                self.v4.iter().find(|&&(n, m, _)| a & m == n).map(|x| x.2)
+                self.v4[(a >> 24) as usize]
+                    .iter()
+                    .find(|&&(n, m, _)| a & m == n)
+                    .map(|x| x.2)
             }
             IpAddr::V6(a) => {
                 let a = u128::from(a);
@@ -201,6 +214,60 @@ mod tests {
         );
         assert_eq!(n.class("fd00::1".parse().unwrap()), AddrClass::Internal);
         assert_eq!(n.class("2001:db8::1".parse().unwrap()), AddrClass::External);
+    }
+
+    /// The by-first-octet table gives what the first matching network in
+    /// table order (internal, then non-routed) gives, also for prefixes
+    /// shorter than 8 bits and networks that overlap.
+    #[test]
+    fn octet_table_equals_first_match() {
+        let nets: Vec<IpNet> = [
+            "10.0.0.0/8",
+            "8.0.0.0/6",
+            "0.0.0.0/1",
+            "224.1.0.0/16",
+            "203.0.113.7/32",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let n = Netscope::new(nets.clone());
+        let non_routed: Vec<IpNet> = NON_ROUTED.iter().map(|s| s.parse().unwrap()).collect();
+        let mut x: u32 = 0x9e37_79b9;
+        for i in 0..20_000u32 {
+            // A walk over all first octets, the rest pseudo-random.
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(
+                ((i % 256) << 24) | (x & 0x00ff_ffff),
+            ));
+            let want = if nets.iter().any(|n| n.contains(&ip)) {
+                AddrClass::Internal
+            } else if non_routed.iter().any(|n| n.contains(&ip)) {
+                AddrClass::NonRouted
+            } else {
+                AddrClass::External
+            };
+            assert_eq!(n.class(ip), want, "{ip}");
+        }
+        for ip in [
+            "255.255.255.255",
+            "0.0.0.0",
+            "203.0.113.7",
+            "203.0.113.8",
+            "127.255.255.255",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let want = if nets.iter().any(|n| n.contains(&ip)) {
+                AddrClass::Internal
+            } else if non_routed.iter().any(|n| n.contains(&ip)) {
+                AddrClass::NonRouted
+            } else {
+                AddrClass::External
+            };
+            assert_eq!(n.class(ip), want, "{ip}");
+        }
     }
 
     #[test]

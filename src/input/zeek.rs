@@ -162,6 +162,11 @@ fn record(v: &[Option<&str>; 14], line: u64) -> Option<FlowRecord> {
 
 /// A count: an integer, else a float truncated.
 fn count(v: &str) -> Option<u64> {
+    // Plain digits (almost every value) without the general parsers.
+    let b = v.as_bytes();
+    if !b.is_empty() && b.len() <= 19 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0')));
+    }
     let v = v.trim();
     v.parse::<u64>()
         .ok()
@@ -251,7 +256,9 @@ fn lines(
         if text.trim().is_empty() {
             continue;
         }
-        if text.contains('\u{fffd}') {
+        // A line borrowed from the input is valid UTF-8; one that had to be
+        // converted may hold replacement characters.
+        if matches!(text, Cow::Owned(_)) && text.contains('\u{fffd}') {
             sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
             continue;
         }
@@ -307,10 +314,14 @@ fn lines(
                 continue;
             }
             let mut vals: [Option<&str>; 14] = [None; 14];
+            // Byte by byte: a call to compare every value would cost more.
+            let is = |v: &str, m: &str| {
+                v.len() == m.len() && v.bytes().zip(m.bytes()).all(|(a, b)| a == b)
+            };
             for (v, i) in vals.iter_mut().zip(idx.iter()) {
                 *v = i
                     .map(|i| &text[spans[i].0..spans[i].1])
-                    .filter(|v| *v != unset.as_str() && *v != "(empty)");
+                    .filter(|v| !is(v, unset) && !is(v, "(empty)"));
             }
             record(&vals, line_no)
         };
