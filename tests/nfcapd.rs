@@ -215,6 +215,30 @@ fn lab_nfcapd_files_give_the_capture_verdict() {
                     .find(|h| h["host"] == "10.20.1.10")
                     .map_or(0, |h| h["out"]["ip_bytes"].as_u64().unwrap());
                 assert_eq!(out, want, "{scen}/{kind}");
+                // nfcapd's own sequence-failure count (2 in each IPFIX file:
+                // softflowd's numbering) is shown by gate C6 as a FLAG.
+                let c6 = v["coverage"]["gates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|g| g["id"] == "C6")
+                    .unwrap();
+                let failures = v["inputs"][0]["weirds"]["nfcapd_sequence_failures"]
+                    .as_u64()
+                    .unwrap_or(0);
+                let figure = c6["figure"].as_str().unwrap();
+                if kind == "ipfix" {
+                    assert_eq!(failures, 2, "{scen}/{kind}");
+                    assert_eq!(c6["status"], "FLAG", "{scen}/{kind}");
+                    assert!(
+                        figure.contains("nfcapd) recorded 2 sequence failures"),
+                        "{figure}"
+                    );
+                } else {
+                    assert_eq!(failures, 0, "{scen}/{kind}");
+                    assert_eq!(c6["status"], "PASS", "{scen}/{kind}");
+                    assert!(!figure.contains("sequence failures"), "{figure}");
+                }
             }
         }
     }

@@ -1178,6 +1178,12 @@ pub fn assess(
             let csv_only = inputs
                 .iter()
                 .any(|s| s.flow_records > 0 && s.format.starts_with("nfdump-csv"));
+            // nfcapd's own count of export packets it found missing by sequence
+            // number (its judgement, not ours: see formats.md).
+            let nfcapd_failures: u64 = inputs
+                .iter()
+                .map(|s| s.weirds.get("nfcapd_sequence_failures"))
+                .sum();
             GateResult {
                 id: "C6",
                 name: "flow-export loss",
@@ -1185,7 +1191,7 @@ pub fn assess(
                     "N/A"
                 } else if missing > 0 || undecodable > 0 {
                     "FAIL"
-                } else if csv_only {
+                } else if csv_only || nfcapd_failures > 0 {
                     "FLAG"
                 } else {
                     "PASS"
@@ -1194,11 +1200,18 @@ pub fn assess(
                     "no flow exports among the inputs".into()
                 } else {
                     format!(
-                        "{recs} flow records; {missing} export messages/records missing by sequence number; {undecodable} undecodable (template never seen){}",
+                        "{recs} flow records; {missing} export messages/records missing by sequence number; {undecodable} undecodable (template never seen){}{}",
                         if csv_only {
                             "; CSV exports carry no sequence numbers, loss cannot be measured"
                         } else {
                             ""
+                        },
+                        if nfcapd_failures > 0 {
+                            format!(
+                                "; the collector (nfcapd) recorded {nfcapd_failures} sequence failures in its files: export packets may have been lost before they were stored (nfcapd also counts some exporters' IPFIX numbering as failures without loss)"
+                            )
+                        } else {
+                            String::new()
                         }
                     )
                 },
