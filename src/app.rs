@@ -8,6 +8,7 @@ use crate::decode;
 use crate::detect::{self, DetectInput};
 use crate::diag::{Weirds, sanitize};
 use crate::evidence::{self, Verdict, VerdictInputs};
+use crate::flow::dedup::{Filter, Plan, Planner};
 use crate::flow::features::DnsAgg;
 use crate::flow::{FlowOutput, FlowTable};
 use crate::input::{self, InputPath, InputSummary, PacketSink, RawPacket};
@@ -506,6 +507,7 @@ fn stream_input<C: Consume>(
     ordered: Option<&Ordered>,
     inc: &(dyn Fn(u64) + Sync),
     consumers: Vec<C>,
+    mut skip: Option<&mut (dyn FnMut(&Flow) -> bool + Send)>,
 ) -> (Parsed, Vec<C>) {
     let path = &cfg.inputs[i];
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
@@ -539,7 +541,11 @@ fn stream_input<C: Consume>(
             .collect();
         drop(back_tx);
         let batch_tx = tx.clone();
+        let skip_ref = &mut skip;
         let mut stream = move |flows: &mut Vec<Flow>| {
+            if let Some(skip) = skip_ref.as_mut() {
+                flows.retain(|f| !skip(f));
+            }
             let empty = back_rx
                 .try_recv()
                 .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
@@ -548,7 +554,11 @@ fn stream_input<C: Consume>(
         let mut parsed = parse_one(i, path, cfg, window, baseline, inc, Some(&mut stream));
         drop(stream);
         // What is left: the flows of a capture (sorted by start).
-        let _ = tx.send(std::mem::take(&mut parsed.1.flows));
+        let mut rest = std::mem::take(&mut parsed.1.flows);
+        if let Some(skip) = skip.as_mut() {
+            rest.retain(|f| !skip(f));
+        }
+        let _ = tx.send(rest);
         drop(tx);
         let mut out = Vec::new();
         let mut consumers = Vec::new();
@@ -616,7 +626,7 @@ pub fn run_flows(
                         w.row(&flow_row(f, &file, netscope), buf);
                     };
                     let (parsed, _) =
-                        stream_input(i, cfg, None, None, Some(&ordered), &inc, vec![row]);
+                        stream_input(i, cfg, None, None, Some(&ordered), &inc, vec![row], None);
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
             });
@@ -793,17 +803,37 @@ struct Gathered<'a> {
     names: Vec<NameObservation>,
     dns: Vec<((std::net::IpAddr, String), DnsAgg)>,
     baseline_flows: Vec<Flow>,
-    /// The flows, when they had to be held (records of several exporters are
-    /// compared to remove duplicates); None when they streamed past.
+    /// The flows, when they had to be held (standard input); None when they
+    /// streamed past.
     held: Option<Vec<Flow>>,
+    /// Duplicates of records of several exporters, dropped as the inputs were
+    /// read (a second read, D13's, drops them too).
+    plan: Option<Plan>,
 }
 
 /// Reads every input in parallel and folds its flows as they are made, without
 /// holding them (a capture's flows are held while that capture is read). With
 /// `csv`, flows.csv is written on the way, input by input in the order given.
 /// Records of several exporters need de-duplication, which compares records:
-/// then the inputs are read once more and the flows held ([`analyse_inputs`]).
+/// then the inputs are read again to find the duplicates (one compact entry
+/// per export flow, [`Planner`]) and once more to fold the flows without them.
 fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Result<Gathered<'a>> {
+    gather_with(cfg, csv, None)
+}
+
+/// The duplicates among the export flows of all inputs (a read of every input).
+fn plan_dedup(cfg: &AnalyzeConfig) -> Plan {
+    let mut planner = Planner::new(&cfg.input.exporter_priority, cfg.input.inputs.len());
+    replay_inputs(cfg, None, &mut |f| planner.add(f));
+    planner.finish()
+}
+
+/// [`gather`], dropping the duplicates `plan` names (a first read has none).
+fn gather_with<'a>(
+    cfg: &'a AnalyzeConfig,
+    csv: Option<&std::path::Path>,
+    plan: Option<&Plan>,
+) -> io::Result<Gathered<'a>> {
     let icfg = &cfg.input;
     if icfg.inputs.iter().any(|p| matches!(p, InputPath::Stdin)) {
         return gather_held(cfg, csv);
@@ -829,6 +859,8 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Parsed>>> = Mutex::new((0..n).map(|_| None).collect());
     let merged: Mutex<Folds<'a>> = Mutex::new(Folds::new(cfg));
+    let filters: Mutex<Vec<Option<Filter<'_>>>> = Mutex::new((0..n).map(|_| None).collect());
+    let dups = Mutex::new(std::collections::BTreeMap::new());
     let netscope = &icfg.netscope;
     let hashes: Vec<Option<String>> = pool.install(|| {
         rayon::join(
@@ -864,8 +896,28 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
                                         }),
                                     })
                                     .collect();
+                                let mut filter = plan.map(|p| p.filter(i));
+                                let mut dup = std::collections::BTreeMap::new();
+                                let mut skip = |f: &Flow| {
+                                    filter.as_mut().is_some_and(|x| x.is_duplicate(f, &mut dup))
+                                };
                                 let (parsed, consumers) = stream_input(
-                                    i, icfg, window, baseline, ordered, &inc, consumers,
+                                    i,
+                                    icfg,
+                                    window,
+                                    baseline,
+                                    ordered,
+                                    &inc,
+                                    consumers,
+                                    plan.map(|_| {
+                                        &mut skip as &mut (dyn FnMut(&Flow) -> bool + Send)
+                                    }),
+                                );
+                                // The input's late flows (below) go on with its filter.
+                                filters.lock().unwrap_or_else(PoisonError::into_inner)[i] = filter;
+                                crate::flow::dedup::add_totals(
+                                    &mut dups.lock().unwrap_or_else(PoisonError::into_inner),
+                                    dup.into_values(),
                                 );
                                 for c in consumers {
                                     merged
@@ -894,11 +946,19 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
     // Records that waited for another input's templates: folded (and written) last.
     resolve_exports(&mut results, icfg, window);
     let mut buf = Vec::new();
+    let mut filters = filters.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut dups = dups.into_inner().unwrap_or_else(PoisonError::into_inner);
     {
         let mut g = ordered.map(|o| o.lock());
         let mut w = flows_out::RowWriter::new(flows_out::FlowFormat::Csv);
-        for (s, o, _) in &results {
+        for ((s, o, _), filter) in results.iter().zip(&mut filters) {
             for f in &o.flows {
+                if filter
+                    .as_mut()
+                    .is_some_and(|x| x.is_duplicate(f, &mut dups))
+                {
+                    continue;
+                }
                 folds.observe(f);
                 if let Some(g) = g.as_mut() {
                     w.row(&flow_row(f, &s.path, netscope), &mut buf);
@@ -920,11 +980,16 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
             }
         }
     }
-    if folds.exporters.len() >= 2 {
-        // Several exporters: duplicates are found by comparing records, so
-        // this needs them all at once.
-        return gather_held(cfg, csv);
+    if plan.is_none() && folds.exporters.len() >= 2 {
+        // Several exporters: find the duplicates, then read without them.
+        drop(filters);
+        let plan = plan_dedup(cfg);
+        return gather_with(cfg, csv, Some(&plan)).map(|g| Gathered {
+            plan: Some(plan),
+            ..g
+        });
     }
+    crate::flow::dedup::add_totals(&mut folds.exporters, dups.into_values());
     // The flows left in the results (records decoded late) are folded already.
     let a = join_parsed(results, hashes);
     Ok(Gathered {
@@ -935,12 +1000,12 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
         dns: a.dns,
         baseline_flows: a.baseline_flows,
         held: None,
+        plan: None,
     })
 }
 
-/// [`gather`] with every flow held: for records of several exporters (their
-/// duplicates are found by comparing records) and for standard input (which
-/// cannot be read a second time, as D13 may need).
+/// [`gather`] with every flow held: for standard input (which cannot be read
+/// a second time, as de-duplication and D13 may need).
 fn gather_held<'a>(
     cfg: &'a AnalyzeConfig,
     csv: Option<&std::path::Path>,
@@ -968,17 +1033,33 @@ fn gather_held<'a>(
         dns: a.dns,
         baseline_flows: a.baseline_flows,
         held: Some(a.flows),
+        plan: None,
     })
 }
 
 /// Hands every flow of the window to `g` once more, reading the inputs again
-/// (one at a time, in order; for the rare rule that needs a second look).
-fn replay_inputs(cfg: &AnalyzeConfig, g: &mut (dyn FnMut(&Flow) + Send)) {
+/// (one at a time, in order; to find duplicates, and for the rare rule that
+/// needs a second look), without the duplicates `plan` names.
+fn replay_inputs(cfg: &AnalyzeConfig, plan: Option<&Plan>, g: &mut (dyn FnMut(&Flow) + Send)) {
     let icfg = &cfg.input;
     let mut results = Vec::with_capacity(icfg.inputs.len());
+    let mut filters: Vec<Option<Filter<'_>>> = (0..icfg.inputs.len())
+        .map(|i| plan.map(|p| p.filter(i)))
+        .collect();
+    // Duplicates are counted in `gather`; here they are only left out.
+    let mut dups = std::collections::BTreeMap::new();
+    let mut hand = |f: &Flow, filter: &mut Option<Filter<'_>>| {
+        if !filter
+            .as_mut()
+            .is_some_and(|x| x.is_duplicate(f, &mut dups))
+        {
+            g(f);
+        }
+    };
     for (i, path) in icfg.inputs.iter().enumerate() {
+        let filter = &mut filters[i];
         let mut stream = |flows: &mut Vec<Flow>| {
-            flows.iter().for_each(&mut *g);
+            flows.iter().for_each(|f| hand(f, filter));
             flows.clear();
         };
         let window = (cfg.window, cfg.baseline_window);
@@ -992,14 +1073,16 @@ fn replay_inputs(cfg: &AnalyzeConfig, g: &mut (dyn FnMut(&Flow) + Send)) {
             Some(&mut stream),
         );
         // A capture's flows, made at its end.
-        std::mem::take(&mut parsed.1.flows).iter().for_each(&mut *g);
+        std::mem::take(&mut parsed.1.flows)
+            .iter()
+            .for_each(|f| hand(f, filter));
         parsed.2 = None;
         results.push(parsed);
     }
     // Records that waited for another input's templates.
     resolve_exports(&mut results, icfg, cfg.window);
-    for (_, o, _) in &results {
-        o.flows.iter().for_each(&mut *g);
+    for ((_, o, _), filter) in results.iter().zip(&mut filters) {
+        o.flows.iter().for_each(|f| hand(f, filter));
     }
 }
 
@@ -1035,9 +1118,10 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     let name_index = detect::name_index(&server_names, &a.names);
     let dns_info = detect::rules::dns_tunnel::information_bounds(&a.dns);
     let held = a.held.take();
+    let plan = a.plan.take();
     let replay = |g: &mut (dyn FnMut(&Flow) + Send)| match &held {
         Some(flows) => flows.iter().for_each(&mut *g),
-        None => replay_inputs(cfg, g),
+        None => replay_inputs(cfg, plan.as_ref(), g),
     };
     let detect_input = DetectInput {
         ledger: &ledger,

@@ -5,7 +5,7 @@
 //! order, then the lower exporter address), the others are dropped and summed
 //! per exporter so the report can say how much was deduplicated.
 
-use crate::model::{ExporterTotals, Flow, FlowKey};
+use crate::model::{ExporterTotals, Flow, FlowKey, Ts};
 use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -27,18 +27,210 @@ pub fn count_exporter(totals: &mut BTreeMap<IpAddr, ExporterTotals>, f: &Flow) {
     t.ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
 }
 
+/// The exporter's rank under `--exporter-priority`: listed exporters first in
+/// their order, then the others; ties broken by the lower address.
+fn rank(priority: &[IpAddr], e: IpAddr) -> (usize, IpAddr) {
+    (
+        priority
+            .iter()
+            .position(|p| *p == e)
+            .unwrap_or(priority.len()),
+        e,
+    )
+}
+
+/// Which members of one group (same 5-tuple and direction; exporter, first
+/// and last time) are duplicates: those that overlap in time a member of
+/// another, preferred exporter.
+fn duplicates(priority: &[IpAddr], members: &[(IpAddr, Ts, Ts)]) -> Vec<bool> {
+    members
+        .iter()
+        .map(|&(e, first, last)| {
+            let me = rank(priority, e);
+            members
+                .iter()
+                .any(|&(o, of, ol)| o != e && rank(priority, o) < me && of <= last && first <= ol)
+        })
+        .collect()
+}
+
+/// The part of a flow's group key beside its 5-tuple: whether the originator
+/// is the key's `a` side, and which directions carry packets.
+fn group_flags(f: &Flow) -> u8 {
+    u8::from(f.orig.ip == f.key.a.ip)
+        | u8::from(f.orig_stats.pkts > 0) << 1
+        | u8::from(f.resp_stats.pkts > 0) << 2
+}
+
+/// Finds the duplicates among flows that are not held: sees every export flow
+/// once (in the order its input hands them out, which is the same on every
+/// read) and keeps a compact entry per flow (88 bytes instead of the flow).
+pub struct Planner {
+    priority: Vec<IpAddr>,
+    entries: Vec<Entry>,
+    /// Export flows with an exporter seen so far, per input.
+    seen: Vec<u64>,
+}
+
+struct Entry {
+    key: FlowKey,
+    flags: u8,
+    exporter: IpAddr,
+    first: Ts,
+    last: Ts,
+    input: u32,
+    ord: u64,
+}
+
+impl Planner {
+    pub fn new(priority: &[IpAddr], inputs: usize) -> Self {
+        Planner {
+            priority: priority.to_vec(),
+            entries: Vec::new(),
+            seen: vec![0; inputs],
+        }
+    }
+
+    pub fn add(&mut self, f: &Flow) {
+        let Some(exporter) = f.export.and_then(|x| x.exporter) else {
+            return;
+        };
+        let Some(seen) = self.seen.get_mut(f.span.input) else {
+            return;
+        };
+        self.entries.push(Entry {
+            key: f.key,
+            flags: group_flags(f),
+            exporter,
+            first: f.first_ts,
+            last: f.last_ts,
+            input: f.span.input as u32,
+            ord: *seen,
+        });
+        *seen += 1;
+    }
+
+    /// The duplicates: per input, the numbers of its export flows to drop.
+    pub fn finish(mut self) -> Plan {
+        let mut drops = vec![Vec::new(); self.seen.len()];
+        self.entries.sort_unstable_by(|x, y| {
+            (x.key, x.flags, x.input, x.ord).cmp(&(y.key, y.flags, y.input, y.ord))
+        });
+        let mut start = 0;
+        while start < self.entries.len() {
+            let e = &self.entries[start];
+            let end = start
+                + self.entries[start..]
+                    .iter()
+                    .take_while(|x| x.key == e.key && x.flags == e.flags)
+                    .count();
+            let group = &self.entries[start..end];
+            if group.len() > 1 {
+                let members: Vec<(IpAddr, Ts, Ts)> = group
+                    .iter()
+                    .map(|x| (x.exporter, x.first, x.last))
+                    .collect();
+                for (x, dup) in group.iter().zip(duplicates(&self.priority, &members)) {
+                    if dup {
+                        drops[x.input as usize].push(x.ord);
+                    }
+                }
+            }
+            start = end;
+        }
+        for d in &mut drops {
+            d.sort_unstable();
+        }
+        Plan { drops }
+    }
+}
+
+/// What [`Planner`] found: which export flows of each input are duplicates.
+pub struct Plan {
+    drops: Vec<Vec<u64>>,
+}
+
+impl Plan {
+    /// Export flows dropped as duplicates.
+    pub fn len(&self) -> usize {
+        self.drops.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Picks the duplicates out of input `input`'s flows read again in the
+    /// same order.
+    pub fn filter(&self, input: usize) -> Filter<'_> {
+        Filter {
+            drops: self.drops.get(input).map_or(&[], Vec::as_slice),
+            next: 0,
+            seen: 0,
+        }
+    }
+}
+
+/// One input's duplicates, told flow by flow (see [`Plan::filter`]).
+pub struct Filter<'p> {
+    drops: &'p [u64],
+    next: usize,
+    seen: u64,
+}
+
+impl Filter<'_> {
+    /// Whether `f`, the input's next flow, is a duplicate; if so it is
+    /// counted on its exporter in `totals` (records, IP bytes, duplicates).
+    pub fn is_duplicate(
+        &mut self,
+        f: &Flow,
+        totals: &mut BTreeMap<IpAddr, ExporterTotals>,
+    ) -> bool {
+        if f.export.and_then(|x| x.exporter).is_none() {
+            return false;
+        }
+        let n = self.seen;
+        self.seen += 1;
+        if self.drops.get(self.next) != Some(&n) {
+            return false;
+        }
+        self.next += 1;
+        count_exporter(totals, f);
+        if let Some(t) = f
+            .export
+            .and_then(|x| x.exporter)
+            .and_then(|e| totals.get_mut(&e))
+        {
+            t.duplicate_records += 1;
+            t.duplicate_ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
+        }
+        true
+    }
+}
+
+/// Adds `more` (totals of other flows, duplicates included) to `totals`.
+pub fn add_totals(
+    totals: &mut BTreeMap<IpAddr, ExporterTotals>,
+    more: impl IntoIterator<Item = ExporterTotals>,
+) {
+    for m in more {
+        let t = totals.entry(m.exporter).or_insert_with(|| ExporterTotals {
+            exporter: m.exporter,
+            records: 0,
+            ip_bytes: 0,
+            duplicate_records: 0,
+            duplicate_ip_bytes: 0,
+        });
+        t.records += m.records;
+        t.ip_bytes += m.ip_bytes;
+        t.duplicate_records += m.duplicate_records;
+        t.duplicate_ip_bytes += m.duplicate_ip_bytes;
+    }
+}
+
 /// Removes duplicate export flows in place (the order of the rest is kept) and
 /// returns the per-exporter totals, sorted by exporter address.
 pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<ExporterTotals> {
-    let rank = |e: IpAddr| -> (usize, IpAddr) {
-        (
-            priority
-                .iter()
-                .position(|p| *p == e)
-                .unwrap_or(priority.len()),
-            e,
-        )
-    };
     let mut totals: BTreeMap<IpAddr, ExporterTotals> = BTreeMap::new();
     for f in flows.iter() {
         count_exporter(&mut totals, f);
@@ -49,17 +241,13 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
         return totals.into_values().collect();
     }
     // (5-tuple, direction) -> indices of flows with a known exporter.
-    let mut groups: HashMap<(FlowKey, IpAddr, bool, bool), Vec<usize>, FixedState> =
+    let mut groups: HashMap<(FlowKey, u8), Vec<usize>, FixedState> =
         HashMap::with_hasher(FixedState::default());
     for (i, f) in flows.iter().enumerate() {
         if f.export.and_then(|x| x.exporter).is_none() {
             continue;
         }
-        let dir = (f.orig_stats.pkts > 0, f.resp_stats.pkts > 0);
-        groups
-            .entry((f.key, f.orig.ip, dir.0, dir.1))
-            .or_default()
-            .push(i);
+        groups.entry((f.key, group_flags(f))).or_default().push(i);
     }
     let mut drop = vec![false; flows.len()];
     let mut keys: Vec<_> = groups.keys().copied().collect();
@@ -69,25 +257,23 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
         if idx.len() < 2 {
             continue;
         }
-        let exp = |i: usize| {
-            flows[i]
-                .export
-                .and_then(|x| x.exporter)
-                .unwrap_or(IpAddr::from([0, 0, 0, 0]))
-        };
-        for &i in idx {
-            let me = rank(exp(i));
-            let dup = idx.iter().any(|&j| {
-                j != i
-                    && exp(j) != exp(i)
-                    && rank(exp(j)) < me
-                    && flows[j].first_ts <= flows[i].last_ts
-                    && flows[i].first_ts <= flows[j].last_ts
-            });
+        let members: Vec<(IpAddr, Ts, Ts)> = idx
+            .iter()
+            .map(|&i| {
+                let f = &flows[i];
+                let e = f
+                    .export
+                    .and_then(|x| x.exporter)
+                    .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+                (e, f.first_ts, f.last_ts)
+            })
+            .collect();
+        let dups = duplicates(priority, &members);
+        for ((&i, dup), &(e, _, _)) in idx.iter().zip(dups).zip(&members) {
             if dup {
                 drop[i] = true;
                 let f = &flows[i];
-                let t = totals.get_mut(&exp(i)).expect("exporter counted above");
+                let t = totals.get_mut(&e).expect("exporter counted above");
                 t.duplicate_records += 1;
                 t.duplicate_ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
             }
@@ -99,4 +285,90 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
         !drop[i - 1]
     });
     totals.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Endpoint, FlowRecord};
+
+    /// Export flows of two inputs from three exporters (and some without
+    /// one): few 5-tuples, overlapping and disjoint times, both directions.
+    fn flows() -> Vec<Flow> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let ip = |a: u64| IpAddr::from([10, 0, 0, a as u8]);
+        (0..4000u64)
+            .map(|n| {
+                let (s, d) = (next(4), 4 + next(3));
+                let start = next(60) as i64 * 1_000_000_000;
+                let pkts = next(3);
+                let r = FlowRecord {
+                    start,
+                    end: start + next(5) as i64 * 1_000_000_000,
+                    proto: if next(2) == 0 { 6 } else { 17 },
+                    src: Endpoint {
+                        ip: ip(s),
+                        port: 1000 + next(2) as u16,
+                    },
+                    dst: Endpoint {
+                        ip: ip(d),
+                        port: 443,
+                    },
+                    pkts,
+                    bytes: pkts * 100 + next(50),
+                    tcp_flags: 0,
+                    sampling: 1,
+                    record: n,
+                    rev_pkts: if next(3) == 0 { 1 + next(2) } else { 0 },
+                    rev_bytes: next(500),
+                    app_bytes: None,
+                    missed: 0,
+                    exporter: match next(4) {
+                        0 => None,
+                        k => Some(IpAddr::from([192, 0, 2, k as u8])),
+                    },
+                };
+                super::super::record_to_flow(r, (n % 2) as usize)
+            })
+            .collect()
+    }
+
+    /// The streaming planner drops exactly the flows the held de-duplication
+    /// drops, and gives the same per-exporter totals, for any priority.
+    #[test]
+    fn planner_equals_held_dedup() {
+        let all = flows();
+        let e = |k: u8| IpAddr::from([192, 0, 2, k]);
+        for priority in [vec![], vec![e(2)], vec![e(3), e(1)]] {
+            let mut held = all.clone();
+            let want_totals = dedup_exporters(&mut held, &priority);
+            let mut planner = Planner::new(&priority, 2);
+            all.iter().for_each(|f| planner.add(f));
+            let plan = planner.finish();
+            let mut filters = [plan.filter(0), plan.filter(1)];
+            let (mut totals, mut dups) = (BTreeMap::new(), BTreeMap::new());
+            let mut kept = Vec::new();
+            for f in &all {
+                if filters[f.span.input].is_duplicate(f, &mut dups) {
+                    continue;
+                }
+                count_exporter(&mut totals, f);
+                kept.push(f);
+            }
+            add_totals(&mut totals, dups.into_values());
+            let id = |f: &Flow| (f.span.input, f.span.first_frame);
+            let want: Vec<_> = held.iter().map(id).collect();
+            let got: Vec<_> = kept.into_iter().map(id).collect();
+            assert_eq!(got, want, "{priority:?}");
+            assert_eq!(plan.len(), all.len() - held.len());
+            assert!(plan.len() > 100, "the data has duplicates: {}", plan.len());
+            assert_eq!(totals.into_values().collect::<Vec<_>>(), want_totals);
+        }
+    }
 }
