@@ -233,15 +233,7 @@ mod tests {
         .collect();
         let n = Netscope::new(nets.clone());
         let non_routed: Vec<IpNet> = NON_ROUTED.iter().map(|s| s.parse().unwrap()).collect();
-        let mut x: u32 = 0x9e37_79b9;
-        for i in 0..20_000u32 {
-            // A walk over all first octets, the rest pseudo-random.
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let ip = IpAddr::from(std::net::Ipv4Addr::from(
-                ((i % 256) << 24) | (x & 0x00ff_ffff),
-            ));
+        let check = |ip: IpAddr| {
             let want = if nets.iter().any(|n| n.contains(&ip)) {
                 AddrClass::Internal
             } else if non_routed.iter().any(|n| n.contains(&ip)) {
@@ -250,6 +242,16 @@ mod tests {
                 AddrClass::External
             };
             assert_eq!(n.class(ip), want, "{ip}");
+        };
+        let mut x: u32 = 0x9e37_79b9;
+        for i in 0..20_000u32 {
+            // A walk over all first octets, the rest pseudo-random.
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            check(IpAddr::from(std::net::Ipv4Addr::from(
+                ((i % 256) << 24) | (x & 0x00ff_ffff),
+            )));
         }
         for ip in [
             "255.255.255.255",
@@ -258,15 +260,7 @@ mod tests {
             "203.0.113.8",
             "127.255.255.255",
         ] {
-            let ip: IpAddr = ip.parse().unwrap();
-            let want = if nets.iter().any(|n| n.contains(&ip)) {
-                AddrClass::Internal
-            } else if non_routed.iter().any(|n| n.contains(&ip)) {
-                AddrClass::NonRouted
-            } else {
-                AddrClass::External
-            };
-            assert_eq!(n.class(ip), want, "{ip}");
+            check(ip.parse().unwrap());
         }
     }
 
