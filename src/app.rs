@@ -693,15 +693,7 @@ struct Folds<'a> {
 
 impl<'a> Folds<'a> {
     fn new(cfg: &'a AnalyzeConfig) -> Self {
-        Folds::empty(
-            detect::Scope {
-                netscope: &cfg.input.netscope,
-                iocs: &cfg.iocs,
-                allow: &cfg.allow,
-                business_hours: cfg.business_hours.as_ref(),
-            },
-            &cfg.scope,
-        )
+        Folds::empty(case_scope(cfg), &cfg.scope)
     }
 
     /// Empty folds for the case `cx` and `scope` describe.
@@ -766,6 +758,16 @@ impl<'a> Folds<'a> {
     }
 }
 
+/// What the rules need of the case to look at a flow.
+fn case_scope(cfg: &AnalyzeConfig) -> detect::Scope<'_> {
+    detect::Scope {
+        netscope: &cfg.input.netscope,
+        iocs: &cfg.iocs,
+        allow: &cfg.allow,
+        business_hours: cfg.business_hours.as_ref(),
+    }
+}
+
 /// Flows a worker folds before it merges them into the shared folds: memory
 /// is one copy of the aggregates plus, per worker, those of this many flows.
 const FOLD_CHUNK: u64 = 1 << 20;
@@ -802,7 +804,8 @@ struct Gathered<'a> {
     folds: Folds<'a>,
     names: Vec<NameObservation>,
     dns: Vec<((std::net::IpAddr, String), DnsAgg)>,
-    baseline_flows: Vec<Flow>,
+    /// The baseline period's flows as the baseline rules keep them.
+    baseline: detect::Baseline,
     /// The flows, when they had to be held (standard input); None when they
     /// streamed past.
     held: Option<Vec<Flow>>,
@@ -860,6 +863,7 @@ fn gather_with<'a>(
     let results: Mutex<Vec<Option<Parsed>>> = Mutex::new((0..n).map(|_| None).collect());
     let merged: Mutex<Folds<'a>> = Mutex::new(Folds::new(cfg));
     let filters: Mutex<Vec<Option<Filter<'_>>>> = Mutex::new((0..n).map(|_| None).collect());
+    let base_fold = Mutex::new(detect::Baseline::default());
     let dups = Mutex::new(std::collections::BTreeMap::new());
     let netscope = &icfg.netscope;
     let hashes: Vec<Option<String>> = pool.install(|| {
@@ -901,7 +905,7 @@ fn gather_with<'a>(
                                 let mut skip = |f: &Flow| {
                                     filter.as_mut().is_some_and(|x| x.is_duplicate(f, &mut dup))
                                 };
-                                let (parsed, consumers) = stream_input(
+                                let (mut parsed, consumers) = stream_input(
                                     i,
                                     icfg,
                                     window,
@@ -915,6 +919,18 @@ fn gather_with<'a>(
                                 );
                                 // The input's late flows (below) go on with its filter.
                                 filters.lock().unwrap_or_else(PoisonError::into_inner)[i] = filter;
+                                // The input's baseline flows, folded and let go.
+                                if let Some(b) = parsed.2.as_mut() {
+                                    let mut fold = detect::Baseline::default();
+                                    let cx = case_scope(cfg);
+                                    for f in std::mem::take(&mut b.flows) {
+                                        fold.observe(&cx, &f);
+                                    }
+                                    base_fold
+                                        .lock()
+                                        .unwrap_or_else(PoisonError::into_inner)
+                                        .merge(fold);
+                                }
                                 crate::flow::dedup::add_totals(
                                     &mut dups.lock().unwrap_or_else(PoisonError::into_inner),
                                     dup.into_values(),
@@ -992,13 +1008,20 @@ fn gather_with<'a>(
     crate::flow::dedup::add_totals(&mut folds.exporters, dups.into_values());
     // The flows left in the results (records decoded late) are folded already.
     let a = join_parsed(results, hashes);
+    let mut baseline = base_fold
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let cx = case_scope(cfg);
+    for f in &a.baseline_flows {
+        baseline.observe(&cx, f);
+    }
     Ok(Gathered {
         inputs: a.inputs,
         exporters: folds.exporter_totals(),
         folds,
         names: a.names,
         dns: a.dns,
-        baseline_flows: a.baseline_flows,
+        baseline,
         held: None,
         plan: None,
     })
@@ -1031,7 +1054,14 @@ fn gather_held<'a>(
         folds,
         names: a.names,
         dns: a.dns,
-        baseline_flows: a.baseline_flows,
+        baseline: {
+            let mut b = detect::Baseline::default();
+            let cx = case_scope(cfg);
+            for f in &a.baseline_flows {
+                b.observe(&cx, f);
+            }
+            b
+        },
         held: Some(a.flows),
         plan: None,
     })
@@ -1102,7 +1132,10 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     let mut baseline_inputs = Vec::new();
     if !cfg.baseline_inputs.inputs.is_empty() {
         let b = analyse_inputs(&cfg.baseline_inputs, None, None, true)?;
-        a.baseline_flows.extend(b.flows);
+        let cx = case_scope(cfg);
+        for f in &b.flows {
+            a.baseline.observe(&cx, f);
+        }
         baseline_inputs = b.inputs;
     }
     let Folds {
@@ -1133,10 +1166,10 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         netscope: &cfg.input.netscope,
         allow: &cfg.allow,
         iocs: &cfg.iocs,
-        baseline: (!a.baseline_flows.is_empty()
+        baseline: (a.baseline.flows > 0
             || cfg.baseline_window.is_some()
             || !baseline_inputs.is_empty())
-        .then_some(a.baseline_flows.as_slice()),
+        .then_some(&a.baseline),
         business_hours: cfg.business_hours.as_ref(),
         extra_services: &cfg.exfil_services,
     };
@@ -1219,7 +1252,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
         baseline_window: cfg
             .baseline_window
             .map(|(s, e)| (crate::model::fmt_rfc3339(s), crate::model::fmt_rfc3339(e))),
-        baseline_flows: a.baseline_flows.len() as u64,
+        baseline_flows: a.baseline.flows,
         findings,
         ledger,
     };

@@ -107,6 +107,58 @@ impl Scope<'_> {
 /// Hands every flow to a closure.
 pub type Replay<'a> = dyn Fn(&mut (dyn FnMut(&Flow) + Send)) + 'a;
 
+/// What the baseline rules keep of the baseline period's flows, folded as
+/// they pass (D1 its hourly sums and span, D2 daily bytes each way, D4 the
+/// destinations), so the baseline's flows are not held. Merging gives the same
+/// result in any order.
+#[derive(Default)]
+pub struct Baseline {
+    /// Flows folded.
+    pub flows: u64,
+    /// Earliest first and latest last time of the flows.
+    pub span: Option<(Ts, Ts)>,
+    pub(crate) hourly: rules::volume_anomaly::Hourly,
+    /// Outbound and inbound bytes per internal host and day.
+    pub(crate) daily: BTreeMap<(IpAddr, i64), (u64, u64)>,
+    /// External destinations internal hosts exchanged bytes with.
+    pub(crate) dests: std::collections::BTreeSet<IpAddr>,
+}
+
+impl Baseline {
+    pub fn observe(&mut self, cx: &Scope<'_>, f: &Flow) {
+        self.flows += 1;
+        self.span = Some(self.span.map_or((f.first_ts, f.last_ts), |(a, b)| {
+            (a.min(f.first_ts), b.max(f.last_ts))
+        }));
+        let ob = cx.outbound(f);
+        self.hourly.add(f, ob, cx.allow, false);
+        if let Some((host, dest, o, i, _)) = ob {
+            let e = self
+                .daily
+                .entry((host, f.first_ts.div_euclid(rules::pcr_shift::DAY)))
+                .or_default();
+            e.0 += o.bytes;
+            e.1 += i.bytes;
+            self.dests.insert(dest);
+        }
+    }
+
+    pub fn merge(&mut self, o: Baseline) {
+        self.flows += o.flows;
+        self.span = match (self.span, o.span) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, y) => x.or(y),
+        };
+        self.hourly.merge(o.hourly);
+        for (k, (out, inb)) in o.daily {
+            let e = self.daily.entry(k).or_default();
+            e.0 += out;
+            e.1 += inb;
+        }
+        self.dests.extend(o.dests);
+    }
+}
+
 /// Everything a detector may look at when it decides (after the last flow).
 pub struct DetectInput<'a> {
     /// The outbound ledger (per host and destination totals of all flows).
@@ -118,8 +170,9 @@ pub struct DetectInput<'a> {
     pub netscope: &'a Netscope,
     pub allow: &'a Allowlist,
     pub iocs: &'a Iocs,
-    /// Flows of the baseline period; None when no baseline was given.
-    pub baseline: Option<&'a [Flow]>,
+    /// What the rules keep of the baseline period's flows; None when no
+    /// baseline was given.
+    pub baseline: Option<&'a Baseline>,
     pub business_hours: Option<&'a BusinessHours>,
     /// Exfiltration-service domains added by the case (D5).
     pub extra_services: &'a [String],

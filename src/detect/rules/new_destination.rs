@@ -50,12 +50,10 @@ fn decide(inp: &DetectInput<'_>) -> Vec<Finding> {
     };
     let mut known_ips: BTreeSet<IpAddr> = BTreeSet::new();
     let mut known_domains: BTreeSet<String> = BTreeSet::new();
-    for f in base {
-        if let Some((_, dest, _, _, _)) = inp.outbound(f) {
-            known_ips.insert(dest);
-            for n in inp.names_of(dest) {
-                known_domains.insert(registered_domain(&n));
-            }
+    for &dest in &base.dests {
+        known_ips.insert(dest);
+        for n in inp.names_of(dest) {
+            known_domains.insert(registered_domain(&n));
         }
     }
     let mut users: BTreeMap<IpAddr, BTreeSet<IpAddr>> = BTreeMap::new();

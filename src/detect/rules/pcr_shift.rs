@@ -12,20 +12,7 @@ use std::net::IpAddr;
 pub const SHIFT: f64 = 0.4;
 /// Only for hosts that sent at least 10 MB in the window.
 pub const FLOOR: u64 = 10_000_000;
-const DAY: i64 = 86_400 * NS_PER_SEC;
-
-/// Outbound and inbound application bytes per (host, bin) across the boundary.
-fn io_bins(inp: &DetectInput<'_>, flows: &[Flow], bin: i64) -> BTreeMap<(IpAddr, i64), (u64, u64)> {
-    let mut m: BTreeMap<(IpAddr, i64), (u64, u64)> = BTreeMap::new();
-    for f in flows {
-        if let Some((host, _, o, i, _)) = inp.outbound(f) {
-            let e = m.entry((host, f.first_ts.div_euclid(bin))).or_default();
-            e.0 += o.bytes;
-            e.1 += i.bytes;
-        }
-    }
-    m
-}
+pub(crate) const DAY: i64 = 86_400 * NS_PER_SEC;
 
 pub fn pcr(out: u64, inb: u64) -> f64 {
     if out + inb == 0 {
@@ -100,7 +87,7 @@ impl Pass for State {
             return Vec::new();
         };
         let mut daily: BTreeMap<IpAddr, Vec<f64>> = BTreeMap::new();
-        for ((h, _), (o, i)) in io_bins(inp, base, DAY) {
+        for (&(h, _), &(o, i)) in &base.daily {
             daily.entry(h).or_default().push(pcr(o, i));
         }
         let mut out = Vec::new();

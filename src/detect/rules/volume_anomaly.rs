@@ -41,7 +41,7 @@ pub(crate) struct Hourly {
 }
 
 impl Hourly {
-    fn add(&mut self, f: &Flow, ob: Option<Outbound>, allow: &Allowlist, detail: bool) {
+    pub(crate) fn add(&mut self, f: &Flow, ob: Option<Outbound>, allow: &Allowlist, detail: bool) {
         let Some((host, dest, o, _, _)) = ob else {
             return;
         };
@@ -67,7 +67,7 @@ impl Hourly {
         }
     }
 
-    fn merge(&mut self, o: Hourly) {
+    pub(crate) fn merge(&mut self, o: Hourly) {
         self.bytes.merge(o.bytes, |a, b| *a += b);
         self.decided.merge(o.decided, |a, b| *a += b);
         self.hours.merge(o.hours, |a, b| {
@@ -149,18 +149,11 @@ impl Pass for State {
         let Some(base) = inp.baseline else {
             return Vec::new();
         };
-        let (Some(b0), Some(b1)) = (
-            base.iter().map(|f| f.first_ts).min(),
-            base.iter().map(|f| f.last_ts).max(),
-        ) else {
+        let Some((b0, b1)) = base.span else {
             return Vec::new();
         };
         let weekly = b1 - b0 >= 28 * 24 * HOUR;
-        let mut base_hourly = Hourly::default();
-        for f in base {
-            base_hourly.add(f, inp.outbound(f), inp.allow, false);
-        }
-        let base_h = base_hourly.sums(inp);
+        let base_h = base.hourly.sums(inp);
         let win_h = self.window.sums(inp);
         let (h0, h1) = (b0.div_euclid(HOUR), b1.div_euclid(HOUR));
         let mut out = Vec::new();
