@@ -768,6 +768,14 @@ fn case_scope(cfg: &AnalyzeConfig) -> detect::Scope<'_> {
     }
 }
 
+/// Folds baseline flows into what the baseline rules keep of them.
+fn fold_baseline(cfg: &AnalyzeConfig, into: &mut detect::Baseline, flows: &[Flow]) {
+    let cx = case_scope(cfg);
+    for f in flows {
+        into.observe(&cx, f);
+    }
+}
+
 /// Flows a worker folds before it merges them into the shared folds: memory
 /// is one copy of the aggregates plus, per worker, those of this many flows.
 const FOLD_CHUNK: u64 = 1 << 20;
@@ -922,10 +930,7 @@ fn gather_with<'a>(
                                 // The input's baseline flows, folded and let go.
                                 if let Some(b) = parsed.2.as_mut() {
                                     let mut fold = detect::Baseline::default();
-                                    let cx = case_scope(cfg);
-                                    for f in std::mem::take(&mut b.flows) {
-                                        fold.observe(&cx, &f);
-                                    }
+                                    fold_baseline(cfg, &mut fold, &std::mem::take(&mut b.flows));
                                     base_fold
                                         .lock()
                                         .unwrap_or_else(PoisonError::into_inner)
@@ -1011,10 +1016,7 @@ fn gather_with<'a>(
     let mut baseline = base_fold
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
-    let cx = case_scope(cfg);
-    for f in &a.baseline_flows {
-        baseline.observe(&cx, f);
-    }
+    fold_baseline(cfg, &mut baseline, &a.baseline_flows);
     Ok(Gathered {
         inputs: a.inputs,
         exporters: folds.exporter_totals(),
@@ -1056,10 +1058,7 @@ fn gather_held<'a>(
         dns: a.dns,
         baseline: {
             let mut b = detect::Baseline::default();
-            let cx = case_scope(cfg);
-            for f in &a.baseline_flows {
-                b.observe(&cx, f);
-            }
+            fold_baseline(cfg, &mut b, &a.baseline_flows);
             b
         },
         held: Some(a.flows),
@@ -1132,10 +1131,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     let mut baseline_inputs = Vec::new();
     if !cfg.baseline_inputs.inputs.is_empty() {
         let b = analyse_inputs(&cfg.baseline_inputs, None, None, true)?;
-        let cx = case_scope(cfg);
-        for f in &b.flows {
-            a.baseline.observe(&cx, f);
-        }
+        fold_baseline(cfg, &mut a.baseline, &b.flows);
         baseline_inputs = b.inputs;
     }
     let Folds {
