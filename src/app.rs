@@ -46,6 +46,9 @@ struct Sink<'a> {
     window: Option<(Ts, Ts)>,
     outside: u64,
     stream: Option<StreamFn<'a>>,
+    /// Takes the flows made from export records of the baseline window as
+    /// they are made (else the baseline table keeps them to the input's end).
+    base_stream: Option<StreamFn<'a>>,
 }
 
 impl Sink<'_> {
@@ -55,6 +58,14 @@ impl Sink<'_> {
             && self.table.record_flows_len() >= at_least
         {
             f(self.table.record_flows_mut());
+        }
+    }
+
+    fn hand_on_base(&mut self, at_least: usize) {
+        if let (Some(f), Some((table, _))) = (self.base_stream.as_mut(), self.baseline.as_mut())
+            && table.record_flows_len() >= at_least
+        {
+            f(table.record_flows_mut());
         }
     }
 }
@@ -73,6 +84,7 @@ impl PacketSink for Sink<'_> {
             && r.start <= *e
         {
             table.record(r);
+            self.hand_on_base(STREAM_BATCH);
             return;
         }
         if let Some((s, e)) = self.window
@@ -120,20 +132,22 @@ fn parse_all(
     cfg.inputs
         .par_iter()
         .enumerate()
-        .map(|(i, path)| parse_one(i, path, cfg, window, baseline, inc, None))
+        .map(|(i, path)| parse_one(i, path, cfg, window, baseline, inc, None, None))
         .collect()
 }
 
 /// Reads one input into its own flow table. With `stream`, flows made from
 /// export records are handed to it as they are made (the rest at the end).
-fn parse_one(
+#[allow(clippy::too_many_arguments)]
+fn parse_one<'s>(
     i: usize,
     path: &InputPath,
     cfg: &InputConfig,
     window: Option<(Ts, Ts)>,
     baseline: Option<(Ts, Ts)>,
     inc: &(dyn Fn(u64) + Sync),
-    stream: Option<StreamFn<'_>>,
+    stream: Option<StreamFn<'s>>,
+    base_stream: Option<StreamFn<'s>>,
 ) -> Parsed {
     let table = || {
         let mut t = FlowTable::new(i);
@@ -147,6 +161,7 @@ fn parse_one(
         window,
         outside: 0,
         stream,
+        base_stream,
     };
     // Archive files whose name or header shows they lie wholly outside
     // the window are not read, and listed as skipped.
@@ -175,6 +190,7 @@ fn parse_one(
     }
     let mut summary = input::read_input_with(path, &cfg.read, &mut sink, inc);
     sink.hand_on(1);
+    sink.hand_on_base(1);
     let out = sink.table.finish();
     let base = sink.baseline.map(|(t, _)| t.finish());
     summary.flow_records = summary.flow_records.max(out.records);
@@ -508,6 +524,7 @@ fn stream_input<C: Consume>(
     inc: &(dyn Fn(u64) + Sync),
     consumers: Vec<C>,
     mut skip: Option<&mut (dyn FnMut(&Flow) -> bool + Send)>,
+    base: Option<&mut (dyn FnMut(&Flow) + Send)>,
 ) -> (Parsed, Vec<C>) {
     let path = &cfg.inputs[i];
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
@@ -551,7 +568,25 @@ fn stream_input<C: Consume>(
                 .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
             let _ = batch_tx.send(std::mem::replace(flows, empty));
         };
-        let mut parsed = parse_one(i, path, cfg, window, baseline, inc, Some(&mut stream));
+        // Flows of the baseline window go to `base` on this thread.
+        let mut base_stream = base.map(|b| {
+            move |flows: &mut Vec<Flow>| {
+                flows.iter().for_each(&mut *b);
+                flows.clear();
+            }
+        });
+        let mut parsed = parse_one(
+            i,
+            path,
+            cfg,
+            window,
+            baseline,
+            inc,
+            Some(&mut stream),
+            base_stream
+                .as_mut()
+                .map(|b| b as &mut (dyn FnMut(&mut Vec<Flow>) + Send)),
+        );
         drop(stream);
         // What is left: the flows of a capture (sorted by start).
         let mut rest = std::mem::take(&mut parsed.1.flows);
@@ -625,8 +660,17 @@ pub fn run_flows(
                     let row = |f: &Flow, buf: &mut Vec<u8>| {
                         w.row(&flow_row(f, &file, netscope), buf);
                     };
-                    let (parsed, _) =
-                        stream_input(i, cfg, None, None, Some(&ordered), &inc, vec![row], None);
+                    let (parsed, _) = stream_input(
+                        i,
+                        cfg,
+                        None,
+                        None,
+                        Some(&ordered),
+                        &inc,
+                        vec![row],
+                        None,
+                        None,
+                    );
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
             });
@@ -913,6 +957,10 @@ fn gather_with<'a>(
                                 let mut skip = |f: &Flow| {
                                     filter.as_mut().is_some_and(|x| x.is_duplicate(f, &mut dup))
                                 };
+                                // The baseline window's flows, folded as they are made.
+                                let mut fold = detect::Baseline::default();
+                                let cx = case_scope(cfg);
+                                let mut base = |f: &Flow| fold.observe(&cx, f);
                                 let (mut parsed, consumers) = stream_input(
                                     i,
                                     icfg,
@@ -924,18 +972,18 @@ fn gather_with<'a>(
                                     plan.map(|_| {
                                         &mut skip as &mut (dyn FnMut(&Flow) -> bool + Send)
                                     }),
+                                    Some(&mut base),
                                 );
                                 // The input's late flows (below) go on with its filter.
                                 filters.lock().unwrap_or_else(PoisonError::into_inner)[i] = filter;
-                                // The input's baseline flows, folded and let go.
+                                // The rest of its baseline flows (a capture's), folded and let go.
                                 if let Some(b) = parsed.2.as_mut() {
-                                    let mut fold = detect::Baseline::default();
                                     fold_baseline(cfg, &mut fold, &std::mem::take(&mut b.flows));
-                                    base_fold
-                                        .lock()
-                                        .unwrap_or_else(PoisonError::into_inner)
-                                        .merge(fold);
                                 }
+                                base_fold
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .merge(fold);
                                 crate::flow::dedup::add_totals(
                                     &mut dups.lock().unwrap_or_else(PoisonError::into_inner),
                                     dup.into_values(),
@@ -1100,6 +1148,7 @@ fn replay_inputs(cfg: &AnalyzeConfig, plan: Option<&Plan>, g: &mut (dyn FnMut(&F
             window.1,
             &|_| {},
             Some(&mut stream),
+            None,
         );
         // A capture's flows, made at its end.
         std::mem::take(&mut parsed.1.flows)
