@@ -820,6 +820,86 @@ fn fold_baseline(cfg: &AnalyzeConfig, into: &mut detect::Baseline, flows: &[Flow
     }
 }
 
+/// Reads the `--baseline-input` files (in parallel) and folds their flows into
+/// `into` as they are made; returns the files' summaries. Flows of several
+/// exporters are de-duplicated like the inputs' (then they are held:
+/// [`analyse_inputs`]); standard input is held as well.
+fn fold_baseline_inputs(
+    cfg: &AnalyzeConfig,
+    into: &mut detect::Baseline,
+) -> io::Result<Vec<InputSummary>> {
+    let bcfg = &cfg.baseline_inputs;
+    let held = |into: &mut detect::Baseline| -> io::Result<Vec<InputSummary>> {
+        let b = analyse_inputs(bcfg, None, None, true)?;
+        fold_baseline(cfg, into, &b.flows);
+        Ok(b.inputs)
+    };
+    if bcfg.inputs.iter().any(|p| matches!(p, InputPath::Stdin)) {
+        return held(into);
+    }
+    let progress = Progress::new(input_bytes(bcfg), bcfg.quiet);
+    let inc = |n: u64| progress.inc(n);
+    let pool = thread_pool(bcfg)?;
+    let cx = case_scope(cfg);
+    let shared = Mutex::new((
+        detect::Baseline::default(),
+        std::collections::BTreeSet::new(),
+    ));
+    let (hashes, mut results): (Vec<Option<String>>, Vec<Parsed>) = pool.install(|| {
+        rayon::join(
+            || bcfg.inputs.par_iter().map(input::hash_file).collect(),
+            || {
+                bcfg.inputs
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, path)| {
+                        let mut fold = detect::Baseline::default();
+                        let mut exporters = std::collections::BTreeSet::new();
+                        let mut take = |f: &Flow| {
+                            if let Some(e) = f.export.and_then(|x| x.exporter) {
+                                exporters.insert(e);
+                            }
+                            fold.observe(&cx, f);
+                        };
+                        let mut stream = |flows: &mut Vec<Flow>| {
+                            flows.iter().for_each(&mut take);
+                            flows.clear();
+                        };
+                        let mut parsed =
+                            parse_one(i, path, bcfg, None, None, &inc, Some(&mut stream), None);
+                        std::mem::take(&mut parsed.1.flows)
+                            .iter()
+                            .for_each(&mut take);
+                        let mut g = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                        g.0.merge(fold);
+                        g.1.extend(exporters);
+                        parsed
+                    })
+                    .collect()
+            },
+        )
+    });
+    progress.finish();
+    let (mut fold, mut exporters) = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    // Records that waited for another file's templates.
+    resolve_exports(&mut results, bcfg, None);
+    for (_, o, _) in &results {
+        for f in &o.flows {
+            if let Some(e) = f.export.and_then(|x| x.exporter) {
+                exporters.insert(e);
+            }
+            fold.observe(&cx, f);
+        }
+    }
+    if exporters.len() >= 2 {
+        // Duplicates are found by comparing the records.
+        drop((fold, results));
+        return held(into);
+    }
+    into.merge(fold);
+    Ok(join_parsed(results, hashes).inputs)
+}
+
 /// Flows a worker folds before it merges them into the shared folds: memory
 /// is one copy of the aggregates plus, per worker, those of this many flows.
 const FOLD_CHUNK: u64 = 1 << 20;
@@ -1179,9 +1259,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     // Baseline captures given separately: every packet of them is baseline.
     let mut baseline_inputs = Vec::new();
     if !cfg.baseline_inputs.inputs.is_empty() {
-        let b = analyse_inputs(&cfg.baseline_inputs, None, None, true)?;
-        fold_baseline(cfg, &mut a.baseline, &b.flows);
-        baseline_inputs = b.inputs;
+        baseline_inputs = fold_baseline_inputs(cfg, &mut a.baseline)?;
     }
     let Folds {
         passes,

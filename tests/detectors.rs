@@ -273,6 +273,49 @@ fn baseline_detectors_on_lab_traffic() {
     assert_eq!(v["verdict"], "CONTRADICTED");
 }
 
+/// A baseline given as files is folded as it is read; the same baseline on
+/// standard input is held and folded at the end: the same findings.
+#[test]
+fn baseline_files_streamed_equal_baseline_held() {
+    let Some(s) = shared("lab baseline as flow exports") else {
+        return;
+    };
+    let lab = s.join("testdata/lab");
+    let base = lab.join("08_flows/01_benign/netflow_v9/flows.csv");
+    let window = lab.join("08_flows/02_bulk_upload/netflow_v9/flows.csv");
+    let args = ["--internal", "10.20.0.0/16", "--scope", "10.20.1.10"];
+    let mut streamed = args.to_vec();
+    streamed.extend(["--baseline-input", base.to_str().unwrap()]);
+    let a = analyze(&window, &streamed);
+    let d = tempdir("det-stdin");
+    let j = d.join("r.json");
+    let mut held = vec!["analyze", "--quiet", "--json", j.to_str().unwrap()];
+    held.extend_from_slice(&args);
+    held.extend(["--baseline-input", "-", window.to_str().unwrap()]);
+    let o = std::process::Command::new(bin())
+        .args(&held)
+        .stdin(std::process::Stdio::from(
+            std::fs::File::open(&base).unwrap(),
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some(), "{o:?}");
+    let b = json(&j);
+    assert!(a["baseline_flows"].as_u64().unwrap() > 0);
+    assert_eq!(a["baseline_flows"], b["baseline_flows"]);
+    assert_eq!(a["findings"], b["findings"]);
+    assert_eq!(a["verdict"], b["verdict"]);
+    assert!(
+        a["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "D1" || f["code"] == "D4"),
+        "a baseline detector has something to say: {:#}",
+        a["findings"]
+    );
+}
+
 #[test]
 fn baseline_window_within_the_inputs() {
     let Some(s) = shared("lab baseline window") else {
