@@ -292,14 +292,7 @@ fn baseline_files_streamed_equal_baseline_held() {
     let mut held = vec!["analyze", "--quiet", "--json", j.to_str().unwrap()];
     held.extend_from_slice(&args);
     held.extend(["--baseline-input", "-", window.to_str().unwrap()]);
-    let o = std::process::Command::new(bin())
-        .args(&held)
-        .stdin(std::process::Stdio::from(
-            std::fs::File::open(&base).unwrap(),
-        ))
-        .output()
-        .unwrap();
-    assert!(o.status.code().is_some(), "{o:?}");
+    run_stdin(&held, &base);
     let b = json(&j);
     assert!(a["baseline_flows"].as_u64().unwrap() > 0);
     assert_eq!(a["baseline_flows"], b["baseline_flows"]);

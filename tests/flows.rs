@@ -422,16 +422,19 @@ fn duplicate_exporters_are_counted_once() {
     let joined_path = dir.join("joined.pcap");
     std::fs::write(&joined_path, &joined).unwrap();
     let held = dir.join("held.json");
-    let o = Command::new(bin())
-        .args(["analyze", "--quiet", "--internal", "10.20.0.0/16", "--json"])
-        .arg(&held)
-        .arg("-")
-        .stdin(std::process::Stdio::from(
-            std::fs::File::open(&joined_path).unwrap(),
-        ))
-        .output()
-        .unwrap();
-    assert!(o.status.code().is_some(), "{o:?}");
+    let held_json = held.to_str().unwrap();
+    run_stdin(
+        &[
+            "analyze",
+            "--quiet",
+            "--internal",
+            "10.20.0.0/16",
+            "--json",
+            held_json,
+            "-",
+        ],
+        &joined_path,
+    );
     let h = json(&held);
     assert_eq!(h["exporters"], b["exporters"]);
     assert_eq!(h["ledger"]["hosts"], b["ledger"]["hosts"]);

@@ -49,6 +49,20 @@ pub fn run_paths(args: &[&str], paths: &[&Path]) -> Output {
         .expect("run exfilcheck")
 }
 
+/// Runs exfilcheck with `args` and the file `stdin` on standard input; it
+/// must exit (not be killed).
+pub fn run_stdin(args: &[&str], stdin: &Path) -> Output {
+    let o = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::from(
+            std::fs::File::open(stdin).expect("open stdin file"),
+        ))
+        .output()
+        .expect("run exfilcheck");
+    assert!(o.status.code().is_some(), "{o:?}");
+    o
+}
+
 pub type Row = BTreeMap<String, String>;
 
 pub fn parse_csv(bytes: &[u8]) -> Vec<Row> {
