@@ -956,11 +956,51 @@ fn gather<'a>(cfg: &'a AnalyzeConfig, csv: Option<&std::path::Path>) -> io::Resu
     gather_with(cfg, csv, None)
 }
 
-/// The duplicates among the export flows of all inputs (a read of every input).
-fn plan_dedup(cfg: &AnalyzeConfig) -> Plan {
-    let mut planner = Planner::new(&cfg.input.exporter_priority, cfg.input.inputs.len());
-    replay_inputs(cfg, None, &mut |f| planner.add(f));
-    planner.finish()
+/// The duplicates among the export flows of all inputs: a read of every input,
+/// in parallel, numbering each input's export flows in the order that input
+/// hands them out (as [`replay_inputs`] and [`gather_with`] see them).
+fn plan_dedup(cfg: &AnalyzeConfig) -> io::Result<Plan> {
+    let icfg = &cfg.input;
+    let n = icfg.inputs.len();
+    let pool = thread_pool(icfg)?;
+    let parts: Vec<(Parsed, Planner)> = pool.install(|| {
+        icfg.inputs
+            .par_iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let mut planner = Planner::new(&icfg.exporter_priority, n);
+                let mut stream = |flows: &mut Vec<Flow>| {
+                    flows.iter().for_each(|f| planner.add(f));
+                    flows.clear();
+                };
+                let (window, baseline) = (cfg.window, cfg.baseline_window);
+                let mut parsed = parse_one(
+                    i,
+                    path,
+                    icfg,
+                    window,
+                    baseline,
+                    &|_| {},
+                    Some(&mut stream),
+                    None,
+                );
+                // A capture's flows, made at its end.
+                std::mem::take(&mut parsed.1.flows)
+                    .iter()
+                    .for_each(|f| planner.add(f));
+                parsed.2 = None;
+                (parsed, planner)
+            })
+            .collect()
+    });
+    let (mut results, planners): (Vec<Parsed>, Vec<Planner>) = parts.into_iter().unzip();
+    let mut planner = Planner::join(planners);
+    // Records that waited for another input's templates come last.
+    resolve_exports(&mut results, icfg, cfg.window);
+    for (_, o, _) in &results {
+        o.flows.iter().for_each(|f| planner.add(f));
+    }
+    Ok(planner.finish())
 }
 
 /// [`gather`], dropping the duplicates `plan` names (a first read has none).
@@ -1132,7 +1172,7 @@ fn gather_with<'a>(
     if plan.is_none() && folds.exporters.len() >= 2 {
         // Several exporters: find the duplicates, then read without them.
         drop(filters);
-        let plan = plan_dedup(cfg);
+        let plan = plan_dedup(cfg)?;
         return gather_with(cfg, csv, Some(&plan)).map(|g| Gathered {
             plan: Some(plan),
             ..g
@@ -1195,8 +1235,8 @@ fn gather_held<'a>(
 }
 
 /// Hands every flow of the window to `g` once more, reading the inputs again
-/// (one at a time, in order; to find duplicates, and for the rare rule that
-/// needs a second look), without the duplicates `plan` names.
+/// (one at a time, in order; for the rare rule that needs a second look),
+/// without the duplicates `plan` names.
 fn replay_inputs(cfg: &AnalyzeConfig, plan: Option<&Plan>, g: &mut (dyn FnMut(&Flow) + Send)) {
     let icfg = &cfg.input;
     let mut results = Vec::with_capacity(icfg.inputs.len());

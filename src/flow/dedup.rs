@@ -110,6 +110,25 @@ impl Planner {
         *seen += 1;
     }
 
+    /// Planners that each saw other inputs' flows, as one.
+    pub fn join(parts: Vec<Planner>) -> Planner {
+        let mut all = Planner {
+            priority: parts
+                .first()
+                .map(|p| p.priority.clone())
+                .unwrap_or_default(),
+            entries: Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum()),
+            seen: vec![0; parts.iter().map(|p| p.seen.len()).max().unwrap_or(0)],
+        };
+        for p in parts {
+            all.entries.extend(p.entries);
+            for (a, b) in all.seen.iter_mut().zip(p.seen) {
+                *a += b;
+            }
+        }
+        all
+    }
+
     /// The duplicates: per input, the numbers of its export flows to drop.
     pub fn finish(mut self) -> Plan {
         let mut drops = vec![Vec::new(); self.seen.len()];
@@ -348,9 +367,10 @@ mod tests {
         for priority in [vec![], vec![e(2)], vec![e(3), e(1)]] {
             let mut held = all.clone();
             let want_totals = dedup_exporters(&mut held, &priority);
-            let mut planner = Planner::new(&priority, 2);
-            all.iter().for_each(|f| planner.add(f));
-            let plan = planner.finish();
+            // One planner per input, joined (as inputs are read in parallel).
+            let mut parts = vec![Planner::new(&priority, 2), Planner::new(&priority, 2)];
+            all.iter().for_each(|f| parts[f.span.input].add(f));
+            let plan = Planner::join(parts).finish();
             let mut filters = [plan.filter(0), plan.filter(1)];
             let (mut totals, mut dups) = (BTreeMap::new(), BTreeMap::new());
             let mut kept = Vec::new();
