@@ -352,6 +352,8 @@ pub fn analyse_inputs(
     let mut a = join_parsed(results, hashes);
     a.flows.sort_unstable_by_key(Flow::order_key);
     a.exporters = crate::flow::dedup::dedup_exporters(&mut a.flows, &cfg.exporter_priority);
+    // The baseline's own duplicates (its records count on no exporter's totals).
+    crate::flow::dedup::dedup_exporters(&mut a.baseline_flows, &cfg.exporter_priority);
     Ok(a)
 }
 
@@ -969,8 +971,13 @@ fn plan_dedup(cfg: &AnalyzeConfig) -> io::Result<Plan> {
             .enumerate()
             .map(|(i, path)| {
                 let mut planner = Planner::new(&icfg.exporter_priority, n);
+                let mut base_planner = Planner::new(&icfg.exporter_priority, n);
                 let mut stream = |flows: &mut Vec<Flow>| {
                     flows.iter().for_each(|f| planner.add(f));
+                    flows.clear();
+                };
+                let mut base_stream = |flows: &mut Vec<Flow>| {
+                    flows.iter().for_each(|f| base_planner.add_baseline(f));
                     flows.clear();
                 };
                 let (window, baseline) = (cfg.window, cfg.baseline_window);
@@ -982,14 +989,16 @@ fn plan_dedup(cfg: &AnalyzeConfig) -> io::Result<Plan> {
                     baseline,
                     &|_| {},
                     Some(&mut stream),
-                    None,
+                    Some(&mut base_stream),
                 );
                 // A capture's flows, made at its end.
                 std::mem::take(&mut parsed.1.flows)
                     .iter()
                     .for_each(|f| planner.add(f));
-                parsed.2 = None;
-                (parsed, planner)
+                if let Some(b) = parsed.2.take() {
+                    b.flows.iter().for_each(|f| base_planner.add_baseline(f));
+                }
+                (parsed, Planner::join(vec![planner, base_planner]))
             })
             .collect()
     });
@@ -1077,10 +1086,20 @@ fn gather_with<'a>(
                                 let mut skip = |f: &Flow| {
                                     filter.as_mut().is_some_and(|x| x.is_duplicate(f, &mut dup))
                                 };
-                                // The baseline window's flows, folded as they are made.
+                                // The baseline window's flows, folded as they are made
+                                // (without duplicates of several exporters' records).
                                 let mut fold = detect::Baseline::default();
                                 let cx = case_scope(cfg);
-                                let mut base = |f: &Flow| fold.observe(&cx, f);
+                                let mut base_filter = plan.map(|p| p.baseline_filter(i));
+                                let mut base_dup = std::collections::BTreeMap::new();
+                                let mut base = |f: &Flow| {
+                                    if !base_filter
+                                        .as_mut()
+                                        .is_some_and(|x| x.is_duplicate(f, &mut base_dup))
+                                    {
+                                        fold.observe(&cx, f);
+                                    }
+                                };
                                 let (mut parsed, consumers) = stream_input(
                                     i,
                                     icfg,
@@ -1098,7 +1117,9 @@ fn gather_with<'a>(
                                 filters.lock().unwrap_or_else(PoisonError::into_inner)[i] = filter;
                                 // The rest of its baseline flows (a capture's), folded and let go.
                                 if let Some(b) = parsed.2.as_mut() {
-                                    fold_baseline(cfg, &mut fold, &std::mem::take(&mut b.flows));
+                                    for f in std::mem::take(&mut b.flows) {
+                                        base(&f);
+                                    }
                                 }
                                 base_fold
                                     .lock()

@@ -65,10 +65,14 @@ fn group_flags(f: &Flow) -> u8 {
 /// Finds the duplicates among flows that are not held: sees every export flow
 /// once (in the order its input hands them out, which is the same on every
 /// read) and keeps a compact entry per flow (88 bytes instead of the flow).
+/// The flows of an input's baseline window are numbered (and de-duplicated)
+/// apart from its other flows, as the held path de-duplicates the baseline's
+/// flows apart from the window's: slot `input` for the window, `inputs +
+/// input` for the baseline.
 pub struct Planner {
     priority: Vec<IpAddr>,
     entries: Vec<Entry>,
-    /// Export flows with an exporter seen so far, per input.
+    /// Export flows with an exporter seen so far, per slot.
     seen: Vec<u64>,
 }
 
@@ -87,24 +91,35 @@ impl Planner {
         Planner {
             priority: priority.to_vec(),
             entries: Vec::new(),
-            seen: vec![0; inputs],
+            seen: vec![0; 2 * inputs],
         }
     }
 
+    /// A flow of the investigation (not of a baseline window).
     pub fn add(&mut self, f: &Flow) {
+        self.push(f, f.span.input, 0);
+    }
+
+    /// A flow of an input's baseline window.
+    pub fn add_baseline(&mut self, f: &Flow) {
+        self.push(f, self.seen.len() / 2 + f.span.input, 1 << 3);
+    }
+
+    fn push(&mut self, f: &Flow, slot: usize, part: u8) {
         let Some(exporter) = f.export.and_then(|x| x.exporter) else {
             return;
         };
-        let Some(seen) = self.seen.get_mut(f.span.input) else {
+        if f.span.input >= self.seen.len() / 2 {
             return;
-        };
+        }
+        let seen = &mut self.seen[slot];
         self.entries.push(Entry {
             key: f.key,
-            flags: group_flags(f),
+            flags: group_flags(f) | part,
             exporter,
             first: f.first_ts,
             last: f.last_ts,
-            input: f.span.input as u32,
+            input: slot as u32,
             ord: *seen,
         });
         *seen += 1;
@@ -182,8 +197,17 @@ impl Plan {
     /// Picks the duplicates out of input `input`'s flows read again in the
     /// same order.
     pub fn filter(&self, input: usize) -> Filter<'_> {
+        self.slot(input)
+    }
+
+    /// The same for the flows of input `input`'s baseline window.
+    pub fn baseline_filter(&self, input: usize) -> Filter<'_> {
+        self.slot(self.drops.len() / 2 + input)
+    }
+
+    fn slot(&self, slot: usize) -> Filter<'_> {
         Filter {
-            drops: self.drops.get(input).map_or(&[], Vec::as_slice),
+            drops: self.drops.get(slot).map_or(&[], Vec::as_slice),
             next: 0,
             seen: 0,
         }
@@ -359,22 +383,39 @@ mod tests {
     }
 
     /// The streaming planner drops exactly the flows the held de-duplication
-    /// drops, and gives the same per-exporter totals, for any priority.
+    /// drops (the baseline's apart from the window's), and gives the same
+    /// per-exporter totals, for any priority.
     #[test]
     fn planner_equals_held_dedup() {
         let all = flows();
+        // Every third flow belongs to its input's baseline window.
+        let is_base = |f: &Flow| f.span.first_frame.is_multiple_of(3);
         let e = |k: u8| IpAddr::from([192, 0, 2, k]);
         for priority in [vec![], vec![e(2)], vec![e(3), e(1)]] {
-            let mut held = all.clone();
+            let mut held: Vec<Flow> = all.iter().filter(|f| !is_base(f)).cloned().collect();
+            let mut held_base: Vec<Flow> = all.iter().filter(|f| is_base(f)).cloned().collect();
             let want_totals = dedup_exporters(&mut held, &priority);
+            dedup_exporters(&mut held_base, &priority);
             // One planner per input, joined (as inputs are read in parallel).
             let mut parts = vec![Planner::new(&priority, 2), Planner::new(&priority, 2)];
-            all.iter().for_each(|f| parts[f.span.input].add(f));
+            for f in &all {
+                match is_base(f) {
+                    true => parts[f.span.input].add_baseline(f),
+                    false => parts[f.span.input].add(f),
+                }
+            }
             let plan = Planner::join(parts).finish();
             let mut filters = [plan.filter(0), plan.filter(1)];
+            let mut base_filters = [plan.baseline_filter(0), plan.baseline_filter(1)];
             let (mut totals, mut dups) = (BTreeMap::new(), BTreeMap::new());
-            let mut kept = Vec::new();
+            let (mut kept, mut kept_base) = (Vec::new(), Vec::new());
             for f in &all {
+                if is_base(f) {
+                    if !base_filters[f.span.input].is_duplicate(f, &mut BTreeMap::new()) {
+                        kept_base.push(f);
+                    }
+                    continue;
+                }
                 if filters[f.span.input].is_duplicate(f, &mut dups) {
                     continue;
                 }
@@ -383,11 +424,24 @@ mod tests {
             }
             add_totals(&mut totals, dups.into_values());
             let id = |f: &Flow| (f.span.input, f.span.first_frame);
-            let want: Vec<_> = held.iter().map(id).collect();
-            let got: Vec<_> = kept.into_iter().map(id).collect();
-            assert_eq!(got, want, "{priority:?}");
-            assert_eq!(plan.len(), all.len() - held.len());
-            assert!(plan.len() > 100, "the data has duplicates: {}", plan.len());
+            let ids = |v: &[Flow]| v.iter().map(id).collect::<Vec<_>>();
+            assert_eq!(
+                kept.iter().map(|f| id(f)).collect::<Vec<_>>(),
+                ids(&held),
+                "{priority:?}"
+            );
+            assert_eq!(
+                kept_base.iter().map(|f| id(f)).collect::<Vec<_>>(),
+                ids(&held_base),
+                "{priority:?}"
+            );
+            let dropped = all.len() - held.len() - held_base.len();
+            assert_eq!(plan.len(), dropped);
+            assert!(
+                held_base.len() < all.len() / 3 - 50,
+                "the baseline has duplicates"
+            );
+            assert!(dropped > 100, "the data has duplicates: {dropped}");
             assert_eq!(totals.into_values().collect::<Vec<_>>(), want_totals);
         }
     }
