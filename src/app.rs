@@ -786,17 +786,7 @@ impl<'a> Folds<'a> {
         self.ledger.merge(o.ledger);
         self.names.merge(o.names);
         self.facts.merge(o.facts);
-        for (e, t) in o.exporters {
-            match self.exporters.entry(e) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(t);
-                }
-                std::collections::btree_map::Entry::Occupied(mut m) => {
-                    m.get_mut().records += t.records;
-                    m.get_mut().ip_bytes += t.ip_bytes;
-                }
-            }
-        }
+        crate::flow::dedup::add_totals(&mut self.exporters, o.exporters.into_values());
     }
 
     fn exporter_totals(&self) -> Vec<crate::model::ExporterTotals> {

@@ -6,8 +6,7 @@
 //! per exporter so the report can say how much was deduplicated.
 
 use crate::model::{ExporterTotals, Flow, FlowKey, Ts};
-use foldhash::fast::FixedState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Counts a flow's record and IP bytes on its exporter (flows without one are
@@ -272,7 +271,8 @@ pub fn add_totals(
 }
 
 /// Removes duplicate export flows in place (the order of the rest is kept) and
-/// returns the per-exporter totals, sorted by exporter address.
+/// returns the per-exporter totals, sorted by exporter address. The flows are
+/// held here, so the streaming [`Planner`] numbers them in this order.
 pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<ExporterTotals> {
     let mut totals: BTreeMap<IpAddr, ExporterTotals> = BTreeMap::new();
     for f in flows.iter() {
@@ -283,50 +283,20 @@ pub fn dedup_exporters(flows: &mut Vec<Flow>, priority: &[IpAddr]) -> Vec<Export
     if totals.len() < 2 {
         return totals.into_values().collect();
     }
-    // (5-tuple, direction) -> indices of flows with a known exporter.
-    let mut groups: HashMap<(FlowKey, u8), Vec<usize>, FixedState> =
-        HashMap::with_hasher(FixedState::default());
-    for (i, f) in flows.iter().enumerate() {
-        if f.export.and_then(|x| x.exporter).is_none() {
-            continue;
-        }
-        groups.entry((f.key, group_flags(f))).or_default().push(i);
-    }
-    let mut drop = vec![false; flows.len()];
-    let mut keys: Vec<_> = groups.keys().copied().collect();
-    keys.sort();
-    for k in keys {
-        let idx = &groups[&k];
-        if idx.len() < 2 {
-            continue;
-        }
-        let members: Vec<(IpAddr, Ts, Ts)> = idx
-            .iter()
-            .map(|&i| {
-                let f = &flows[i];
-                let e = f
-                    .export
-                    .and_then(|x| x.exporter)
-                    .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                (e, f.first_ts, f.last_ts)
-            })
-            .collect();
-        let dups = duplicates(priority, &members);
-        for ((&i, dup), &(e, _, _)) in idx.iter().zip(dups).zip(&members) {
-            if dup {
-                drop[i] = true;
-                let f = &flows[i];
-                let t = totals.get_mut(&e).expect("exporter counted above");
-                t.duplicate_records += 1;
-                t.duplicate_ip_bytes += f.orig_stats.ip_bytes + f.resp_stats.ip_bytes;
-            }
+    let inputs = flows.iter().map(|f| f.span.input + 1).max().unwrap_or(0);
+    let mut planner = Planner::new(priority, inputs);
+    flows.iter().for_each(|f| planner.add(f));
+    let plan = planner.finish();
+    let mut filters: Vec<Filter<'_>> = (0..inputs).map(|i| plan.filter(i)).collect();
+    let mut dropped = BTreeMap::new();
+    flows.retain(|f| !filters[f.span.input].is_duplicate(f, &mut dropped));
+    // `totals` has every record already: only the duplicate counts are new.
+    for (e, d) in dropped {
+        if let Some(t) = totals.get_mut(&e) {
+            t.duplicate_records += d.duplicate_records;
+            t.duplicate_ip_bytes += d.duplicate_ip_bytes;
         }
     }
-    let mut i = 0;
-    flows.retain(|_| {
-        i += 1;
-        !drop[i - 1]
-    });
     totals.into_values().collect()
 }
 
@@ -382,9 +352,10 @@ mod tests {
             .collect()
     }
 
-    /// The streaming planner drops exactly the flows the held de-duplication
-    /// drops (the baseline's apart from the window's), and gives the same
-    /// per-exporter totals, for any priority.
+    /// The streaming use (one planner per input, joined; flows filtered as
+    /// they pass, duplicates counted on their exporter) drops exactly the
+    /// flows the held de-duplication drops (the baseline's apart from the
+    /// window's), and gives the same per-exporter totals, for any priority.
     #[test]
     fn planner_equals_held_dedup() {
         let all = flows();
