@@ -833,55 +833,33 @@ fn fold_baseline_inputs(
     let inc = |n: u64| progress.inc(n);
     let pool = thread_pool(bcfg)?;
     let cx = case_scope(cfg);
-    let shared = Mutex::new((
-        detect::Baseline::default(),
-        std::collections::BTreeSet::new(),
-    ));
-    let (hashes, mut results): (Vec<Option<String>>, Vec<Parsed>) = pool.install(|| {
+    type Seen = (
+        detect::Baseline,
+        std::collections::BTreeSet<std::net::IpAddr>,
+    );
+    let take = |s: &mut Seen, f: &Flow, _baseline: bool| {
+        if let Some(e) = f.export.and_then(|x| x.exporter) {
+            s.1.insert(e);
+        }
+        s.0.observe(&cx, f);
+    };
+    let (hashes, (results, parts)) = pool.install(|| {
         rayon::join(
-            || bcfg.inputs.par_iter().map(input::hash_file).collect(),
             || {
                 bcfg.inputs
                     .par_iter()
-                    .enumerate()
-                    .map(|(i, path)| {
-                        let mut fold = detect::Baseline::default();
-                        let mut exporters = std::collections::BTreeSet::new();
-                        let mut take = |f: &Flow| {
-                            if let Some(e) = f.export.and_then(|x| x.exporter) {
-                                exporters.insert(e);
-                            }
-                            fold.observe(&cx, f);
-                        };
-                        let mut stream = |flows: &mut Vec<Flow>| {
-                            flows.iter().for_each(&mut take);
-                            flows.clear();
-                        };
-                        let mut parsed =
-                            parse_one(i, path, bcfg, None, None, &inc, Some(&mut stream), None);
-                        std::mem::take(&mut parsed.1.flows)
-                            .iter()
-                            .for_each(&mut take);
-                        let mut g = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                        g.0.merge(fold);
-                        g.1.extend(exporters);
-                        parsed
-                    })
-                    .collect()
+                    .map(input::hash_file)
+                    .collect::<Vec<_>>()
             },
+            || read_each(bcfg, None, None, &inc, &|_| Seen::default(), &take),
         )
     });
     progress.finish();
-    let (mut fold, mut exporters) = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
-    // Records that waited for another file's templates.
-    resolve_exports(&mut results, bcfg, None);
-    for (_, o, _) in &results {
-        for f in &o.flows {
-            if let Some(e) = f.export.and_then(|x| x.exporter) {
-                exporters.insert(e);
-            }
-            fold.observe(&cx, f);
-        }
+    let mut fold = detect::Baseline::default();
+    let mut exporters = std::collections::BTreeSet::new();
+    for (b, e) in parts {
+        fold.merge(b);
+        exporters.extend(e);
     }
     if exporters.len() >= 2 {
         // Duplicates are found by comparing the records.
@@ -890,6 +868,65 @@ fn fold_baseline_inputs(
     }
     into.merge(fold);
     Ok(join_parsed(results, hashes).inputs)
+}
+
+/// Reads the inputs of `icfg` in parallel (in the current pool) and hands each
+/// input's flows to a state of its own (`make(i)`) with `take`, in the order
+/// that input hands them out: flows made from its records as they are made
+/// (`true` for those of the baseline window), a capture's at its end, then
+/// records that waited for another input's templates. Returns the parsed
+/// inputs (their flows taken) and the states, in input order.
+fn read_each<S: Send>(
+    icfg: &InputConfig,
+    window: Option<(Ts, Ts)>,
+    baseline: Option<(Ts, Ts)>,
+    inc: &(dyn Fn(u64) + Sync),
+    make: &(dyn Fn(usize) -> S + Sync),
+    take: &(dyn Fn(&mut S, &Flow, bool) + Sync),
+) -> (Vec<Parsed>, Vec<S>) {
+    let parts: Vec<(Parsed, S)> = icfg
+        .inputs
+        .par_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            // The window's and the baseline's streams share the state.
+            let state = Mutex::new(make(i));
+            let hand = |flows: &mut Vec<Flow>, base: bool| {
+                let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+                flows.iter().for_each(|f| take(&mut s, f, base));
+                flows.clear();
+            };
+            let mut stream = |flows: &mut Vec<Flow>| hand(flows, false);
+            let mut base_stream = |flows: &mut Vec<Flow>| hand(flows, true);
+            let mut parsed = parse_one(
+                i,
+                path,
+                icfg,
+                window,
+                baseline,
+                inc,
+                Some(&mut stream),
+                Some(&mut base_stream),
+            );
+            // A capture's flows, made at its end.
+            hand(&mut std::mem::take(&mut parsed.1.flows), false);
+            if let Some(mut b) = parsed.2.take() {
+                hand(&mut b.flows, true);
+            }
+            (
+                parsed,
+                state.into_inner().unwrap_or_else(PoisonError::into_inner),
+            )
+        })
+        .collect();
+    let (mut results, mut states): (Vec<Parsed>, Vec<S>) = parts.into_iter().unzip();
+    resolve_exports(&mut results, icfg, window);
+    for ((_, o, _), s) in results.iter_mut().zip(&mut states) {
+        std::mem::take(&mut o.flows)
+            .iter()
+            .for_each(|f| take(s, f, false));
+    }
+    (results, states)
 }
 
 /// Flows a worker folds before it merges them into the shared folds: memory
@@ -955,51 +992,14 @@ fn plan_dedup(cfg: &AnalyzeConfig) -> io::Result<Plan> {
     let icfg = &cfg.input;
     let n = icfg.inputs.len();
     let pool = thread_pool(icfg)?;
-    let parts: Vec<(Parsed, Planner)> = pool.install(|| {
-        icfg.inputs
-            .par_iter()
-            .enumerate()
-            .map(|(i, path)| {
-                let mut planner = Planner::new(&icfg.exporter_priority, n);
-                let mut base_planner = Planner::new(&icfg.exporter_priority, n);
-                let mut stream = |flows: &mut Vec<Flow>| {
-                    flows.iter().for_each(|f| planner.add(f));
-                    flows.clear();
-                };
-                let mut base_stream = |flows: &mut Vec<Flow>| {
-                    flows.iter().for_each(|f| base_planner.add_baseline(f));
-                    flows.clear();
-                };
-                let (window, baseline) = (cfg.window, cfg.baseline_window);
-                let mut parsed = parse_one(
-                    i,
-                    path,
-                    icfg,
-                    window,
-                    baseline,
-                    &|_| {},
-                    Some(&mut stream),
-                    Some(&mut base_stream),
-                );
-                // A capture's flows, made at its end.
-                std::mem::take(&mut parsed.1.flows)
-                    .iter()
-                    .for_each(|f| planner.add(f));
-                if let Some(b) = parsed.2.take() {
-                    b.flows.iter().for_each(|f| base_planner.add_baseline(f));
-                }
-                (parsed, Planner::join(vec![planner, base_planner]))
-            })
-            .collect()
-    });
-    let (mut results, planners): (Vec<Parsed>, Vec<Planner>) = parts.into_iter().unzip();
-    let mut planner = Planner::join(planners);
-    // Records that waited for another input's templates come last.
-    resolve_exports(&mut results, icfg, cfg.window);
-    for (_, o, _) in &results {
-        o.flows.iter().for_each(|f| planner.add(f));
-    }
-    Ok(planner.finish())
+    let make = |_| Planner::new(&icfg.exporter_priority, n);
+    let take = |p: &mut Planner, f: &Flow, baseline: bool| match baseline {
+        true => p.add_baseline(f),
+        false => p.add(f),
+    };
+    let (_, planners) =
+        pool.install(|| read_each(icfg, cfg.window, cfg.baseline_window, &|_| {}, &make, &take));
+    Ok(Planner::join(planners).finish())
 }
 
 /// [`gather`], dropping the duplicates `plan` names (a first read has none).
