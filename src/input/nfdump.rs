@@ -3,7 +3,7 @@
 //! The summary trailer nfdump prints is recognised and skipped. Timestamps are
 //! read as UTC (nfdump prints the collector's local time; run it with TZ=UTC).
 
-use super::{InputSummary, PacketSink, Window};
+use super::{InputSummary, PacketSink, Window, blank};
 use crate::model::{Endpoint, FlowRecord, parse_proto, parse_utc_datetime};
 
 /// Whether the window starts with an nfdump CSV header.
@@ -85,7 +85,7 @@ fn lines(
     while let Some((off, text)) = w.next_line()? {
         *line_no += 1;
         let line_no = *line_no;
-        if text.trim().is_empty() {
+        if blank(&text) {
             continue;
         }
         if text.starts_with("Summary")
