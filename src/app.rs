@@ -1349,7 +1349,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> io::Result<u8> {
     };
     let findings = detect::finish_all(&detect_input, passes);
     let channels = detect::channel_bounds(&detect_input, &icmp);
-    let transfers = transfers.pairs;
+    let transfers = transfers.into_map();
     let vin = VerdictInputs {
         scope: &cfg.scope,
         scope_given: !cfg.scope.is_empty(),

@@ -2,10 +2,11 @@
 //! then sends data out (fan-in, then egress).
 
 use super::super::{DetectInput, Detector, Finding, Metric, Outbound, Pass, Scope, Severity};
-use super::mb;
+use super::{Keyed, mb};
 use crate::attribution::netscope::AddrClass;
 use crate::model::Flow;
-use std::collections::BTreeMap;
+use foldhash::fast::FixedState;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 /// A source counts when it sent the staging host at least 1 MB.
@@ -16,10 +17,10 @@ pub const SOURCES: usize = 3;
 pub const OUT_BYTES: u64 = 10_000_000;
 
 /// Bytes internal hosts sent to other internal hosts: (sender, receiver) → (bytes,
-/// first ts), gathered as flows pass.
+/// first ts), gathered as flows pass (found by hash; sorted when asked for).
 #[derive(Default)]
 pub struct InternalTransfers {
-    pub pairs: BTreeMap<(IpAddr, IpAddr), (u64, i64)>,
+    pairs: Keyed<(IpAddr, IpAddr), (u64, i64)>,
 }
 
 impl InternalTransfers {
@@ -38,18 +39,28 @@ impl InternalTransfers {
             (f.resp.ip, f.orig.ip, f.resp_stats.bytes),
         ] {
             if b > 0 {
-                let e = self.pairs.entry((from, to)).or_insert((0, f.first_ts));
+                // A pair is entered with bytes only: no bytes yet = new.
+                let e = self.pairs.entry((from, to));
+                e.1 = if e.0 == 0 {
+                    f.first_ts
+                } else {
+                    e.1.min(f.first_ts)
+                };
                 e.0 += b;
-                e.1 = e.1.min(f.first_ts);
             }
         }
     }
 
     pub fn merge(&mut self, o: InternalTransfers) {
-        super::merge_map(&mut self.pairs, o.pairs, |a, b| {
+        self.pairs.merge(o.pairs, |a, b| {
             a.0 += b.0;
             a.1 = a.1.min(b.1);
         });
+    }
+
+    /// (sender, receiver) → (bytes, first ts), by sender and receiver.
+    pub fn into_map(self) -> BTreeMap<(IpAddr, IpAddr), (u64, i64)> {
+        self.pairs.into_sorted().into_iter().collect()
     }
 }
 
@@ -94,7 +105,7 @@ impl Pass for InternalTransfers {
 
     fn finish(self: Box<Self>, inp: &DetectInput<'_>) -> Vec<Finding> {
         let mut fan_in: BTreeMap<IpAddr, Vec<(IpAddr, u64, i64)>> = BTreeMap::new();
-        for (&(from, to), &(b, t)) in &self.pairs {
+        for ((from, to), (b, t)) in self.pairs.into_sorted() {
             if b >= SOURCE_BYTES {
                 fan_in.entry(to).or_default().push((from, b, t));
             }
@@ -102,14 +113,14 @@ impl Pass for InternalTransfers {
         // Hosts with enough fan-in, and when their first incoming transfer began;
         // then the flows once more for what each sent out after that (few hosts
         // qualify, so nothing per flow is kept for this on the first pass).
-        let candidates: BTreeMap<IpAddr, i64> = fan_in
+        let candidates: HashMap<IpAddr, i64, FixedState> = fan_in
             .iter()
             .filter(|(_, s)| s.len() >= SOURCES)
             .map(|(h, s)| (*h, s.iter().map(|x| x.2).min().unwrap_or(0)))
             .collect();
         // Per candidate and destination: bytes sent after the fan-in began, and
         // the last such flow's end (the allow-list is applied afterwards).
-        let mut to_dest: BTreeMap<(IpAddr, IpAddr), (u64, i64)> = BTreeMap::new();
+        let mut to_dest: Keyed<(IpAddr, IpAddr), Option<(u64, i64)>> = Keyed::default();
         if !candidates.is_empty() {
             let cx = inp.scope();
             (inp.replay)(&mut |f: &Flow| {
@@ -117,14 +128,18 @@ impl Pass for InternalTransfers {
                     && let Some(&start) = candidates.get(&h)
                     && f.last_ts >= start
                 {
-                    let e = to_dest.entry((h, dest)).or_insert((0, start));
-                    e.0 += o.bytes;
-                    e.1 = e.1.max(f.last_ts);
+                    let (b, last) = to_dest.entry((h, dest)).get_or_insert((0, start));
+                    *b += o.bytes;
+                    *last = (*last).max(f.last_ts);
                 }
             });
         }
         let mut egress: BTreeMap<IpAddr, (u64, i64)> = BTreeMap::new();
-        for ((h, dest), (b, last)) in to_dest {
+        for ((h, dest), (b, last)) in to_dest
+            .into_sorted()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+        {
             if !inp.allowed(dest) {
                 let e = egress.entry(h).or_insert((0, last));
                 e.0 += b;
