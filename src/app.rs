@@ -1250,10 +1250,8 @@ fn gather_held<'a>(
 /// without the duplicates `plan` names.
 fn replay_inputs(cfg: &AnalyzeConfig, plan: Option<&Plan>, g: &mut (dyn FnMut(&Flow) + Send)) {
     let icfg = &cfg.input;
-    let mut results = Vec::with_capacity(icfg.inputs.len());
-    let mut filters: Vec<Option<Filter<'_>>> = (0..icfg.inputs.len())
-        .map(|i| plan.map(|p| p.filter(i)))
-        .collect();
+    let n = icfg.inputs.len();
+    let mut filters: Vec<Option<Filter<'_>>> = (0..n).map(|i| plan.map(|p| p.filter(i))).collect();
     // Duplicates are counted in `gather`; here they are only left out.
     let mut dups = std::collections::BTreeMap::new();
     let mut hand = |f: &Flow, filter: &mut Option<Filter<'_>>| {
@@ -1264,30 +1262,51 @@ fn replay_inputs(cfg: &AnalyzeConfig, plan: Option<&Plan>, g: &mut (dyn FnMut(&F
             g(f);
         }
     };
-    for (i, path) in icfg.inputs.iter().enumerate() {
-        let filter = &mut filters[i];
-        let mut stream = |flows: &mut Vec<Flow>| {
-            flows.iter().for_each(|f| hand(f, filter));
-            flows.clear();
-        };
-        let window = (cfg.window, cfg.baseline_window);
-        let mut parsed = parse_one(
-            i,
-            path,
-            icfg,
-            window.0,
-            window.1,
-            &|_| {},
-            Some(&mut stream),
-            None,
-        );
-        // A capture's flows, made at its end.
-        std::mem::take(&mut parsed.1.flows)
-            .iter()
-            .for_each(|f| hand(f, filter));
-        parsed.2 = None;
-        results.push(parsed);
-    }
+    // The inputs are read in parallel (in a pool of their own, on another
+    // thread) and their flows handed to `g` here as they arrive: each input's
+    // in its order, the inputs interleaved (see `DetectInput::replay`). This
+    // thread always takes what comes, so a reader waits only until it has.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Flow>)>(8);
+    let mut results = std::thread::scope(|ts| {
+        let reader = ts.spawn(move || {
+            let read = || {
+                icfg.inputs
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, path)| {
+                        let mut stream = |flows: &mut Vec<Flow>| {
+                            let _ = tx.send((i, std::mem::take(flows)));
+                        };
+                        let mut parsed = parse_one(
+                            i,
+                            path,
+                            icfg,
+                            cfg.window,
+                            cfg.baseline_window,
+                            &|_| {},
+                            Some(&mut stream),
+                            None,
+                        );
+                        // A capture's flows, made at its end.
+                        let _ = tx.send((i, std::mem::take(&mut parsed.1.flows)));
+                        parsed.2 = None;
+                        parsed
+                    })
+                    .collect::<Vec<Parsed>>()
+            };
+            match thread_pool(icfg) {
+                Ok(pool) => pool.install(read),
+                Err(_) => read(),
+            }
+        });
+        for (i, batch) in rx {
+            batch.iter().for_each(|f| hand(f, &mut filters[i]));
+        }
+        match reader.join() {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    });
     // Records that waited for another input's templates.
     resolve_exports(&mut results, icfg, cfg.window);
     for ((_, o, _), filter) in results.iter().zip(&mut filters) {

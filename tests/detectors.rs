@@ -5,6 +5,7 @@
 use crate::util::*;
 use serde_json::Value;
 use std::path::Path;
+use std::process::Command;
 
 fn analyze(input: &Path, args: &[&str]) -> Value {
     let d = tempdir("det");
@@ -332,4 +333,65 @@ fn baseline_window_within_the_inputs() {
     );
     assert!(v["baseline_flows"].as_u64().unwrap() > 0);
     assert_eq!(v["verdict"], "CONTRADICTED");
+}
+
+/// D13 reads the inputs a second time, in parallel, each input's flows in
+/// order but the inputs' interleaved: the same staging findings from one
+/// conn.log and from the same lines in three files, with one thread or two.
+/// Data: the benchmark generator (bench/gen_flows.py, deterministic per seed),
+/// whose network has file servers that collect internally and send out.
+#[test]
+fn staging_second_read_is_order_free() {
+    if !have("python3") {
+        eprintln!("NOTICE: python3 not found: skipping the D13 multi-input test");
+        return;
+    }
+    let d = tempdir("staging");
+    let made = Command::new("python3")
+        .arg(root().join("bench/gen_flows.py"))
+        .args(["--out", d.to_str().unwrap(), "--connections", "40000"])
+        .args(["--seed", "5", "--no-ipfix", "--jobs", "1"])
+        .output()
+        .expect("run gen_flows.py");
+    assert!(made.status.success(), "{made:?}");
+    let whole = d.join("conn.log");
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let (head, body): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('#'));
+    let head: Vec<&str> = head.into_iter().filter(|l| !l.starts_with("#close")).collect();
+    let parts: Vec<std::path::PathBuf> = body
+        .chunks(body.len().div_ceil(3))
+        .enumerate()
+        .map(|(k, lines)| {
+            let p = d.join(format!("part{k}.log"));
+            std::fs::write(&p, format!("{}\n{}\n", head.join("\n"), lines.join("\n"))).unwrap();
+            p
+        })
+        .collect();
+    let staging = |v: &Value| -> Vec<(String, u64, String)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == "D13")
+            .map(|f| {
+                let host = f["host"].as_str().unwrap().to_string();
+                (host, f["bytes"].as_u64().unwrap(), f["text"].to_string())
+            })
+            .collect()
+    };
+    let args = ["--internal", "10.0.0.0/8", "--internal", "192.168.0.0/16"];
+    let one = staging(&analyze(&whole, &args));
+    assert_eq!(one.len(), 5, "{one:?}");
+    let mut reports = Vec::new();
+    for j in ["1", "2"] {
+        let out = d.join(format!("j{j}.json"));
+        let mut a = vec!["analyze", "--quiet", "-j", j, "--json", out.to_str().unwrap()];
+        a.extend_from_slice(&args);
+        let parts: Vec<&Path> = parts.iter().map(|p| p.as_path()).collect();
+        let o = run_paths(&a, &parts);
+        assert!(o.status.code().is_some(), "{o:?}");
+        reports.push(std::fs::read(&out).unwrap());
+        assert_eq!(staging(&json(&out)), one, "-j{j}");
+    }
+    assert_eq!(reports[0], reports[1], "-j1 and -j2 reports differ");
 }

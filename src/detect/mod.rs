@@ -177,7 +177,10 @@ pub struct DetectInput<'a> {
     /// Exfiltration-service domains added by the case (D5).
     pub extra_services: &'a [String],
     /// Hands every flow of the window to the closure once more, for the rare
-    /// rule that needs a second look (D13's egress after fan-in).
+    /// rule that needs a second look (D13's egress after fan-in). Each
+    /// input's flows come in their order, but the inputs' are interleaved
+    /// (they are read in parallel): what the closure gathers must not depend
+    /// on the order of flows from different inputs.
     pub replay: &'a Replay<'a>,
     /// Memo of `allowed()` per address.
     pub allowed_memo:
