@@ -357,7 +357,10 @@ fn staging_second_read_is_order_free() {
     let whole = d.join("conn.log");
     let text = std::fs::read_to_string(&whole).unwrap();
     let (head, body): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('#'));
-    let head: Vec<&str> = head.into_iter().filter(|l| !l.starts_with("#close")).collect();
+    let head: Vec<&str> = head
+        .into_iter()
+        .filter(|l| !l.starts_with("#close"))
+        .collect();
     let parts: Vec<std::path::PathBuf> = body
         .chunks(body.len().div_ceil(3))
         .enumerate()
@@ -385,7 +388,14 @@ fn staging_second_read_is_order_free() {
     let mut reports = Vec::new();
     for j in ["1", "2"] {
         let out = d.join(format!("j{j}.json"));
-        let mut a = vec!["analyze", "--quiet", "-j", j, "--json", out.to_str().unwrap()];
+        let mut a = vec![
+            "analyze",
+            "--quiet",
+            "-j",
+            j,
+            "--json",
+            out.to_str().unwrap(),
+        ];
         a.extend_from_slice(&args);
         let parts: Vec<&Path> = parts.iter().map(|p| p.as_path()).collect();
         let o = run_paths(&a, &parts);
