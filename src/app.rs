@@ -837,11 +837,13 @@ fn fold_baseline_inputs(
         detect::Baseline,
         std::collections::BTreeSet<std::net::IpAddr>,
     );
-    let take = |s: &mut Seen, f: &Flow, _baseline: bool| {
-        if let Some(e) = f.export.and_then(|x| x.exporter) {
-            s.1.insert(e);
+    let take = |s: &mut Seen, flows: &[Flow], _baseline: bool| {
+        for f in flows {
+            if let Some(e) = f.export.and_then(|x| x.exporter) {
+                s.1.insert(e);
+            }
+            s.0.observe(&cx, f);
         }
-        s.0.observe(&cx, f);
     };
     let (hashes, (results, parts)) = pool.install(|| {
         rayon::join(
@@ -871,18 +873,19 @@ fn fold_baseline_inputs(
 }
 
 /// Reads the inputs of `icfg` in parallel (in the current pool) and hands each
-/// input's flows to a state of its own (`make(i)`) with `take`, in the order
-/// that input hands them out: flows made from its records as they are made
-/// (`true` for those of the baseline window), a capture's at its end, then
-/// records that waited for another input's templates. Returns the parsed
-/// inputs (their flows taken) and the states, in input order.
+/// input's flows, a batch at a time, to a state of its own (`make(i)`) with
+/// `take`, in the order that input hands them out: flows made from its
+/// records as they are made (`true` for those of the baseline window), a
+/// capture's at its end, then records that waited for another input's
+/// templates. Returns the parsed inputs (their flows taken) and the states,
+/// in input order.
 fn read_each<S: Send>(
     icfg: &InputConfig,
     window: Option<(Ts, Ts)>,
     baseline: Option<(Ts, Ts)>,
     inc: &(dyn Fn(u64) + Sync),
     make: &(dyn Fn(usize) -> S + Sync),
-    take: &(dyn Fn(&mut S, &Flow, bool) + Sync),
+    take: &(dyn Fn(&mut S, &[Flow], bool) + Sync),
 ) -> (Vec<Parsed>, Vec<S>) {
     let parts: Vec<(Parsed, S)> = icfg
         .inputs
@@ -892,8 +895,11 @@ fn read_each<S: Send>(
             // The window's and the baseline's streams share the state.
             let state = Mutex::new(make(i));
             let hand = |flows: &mut Vec<Flow>, base: bool| {
-                let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-                flows.iter().for_each(|f| take(&mut s, f, base));
+                take(
+                    &mut state.lock().unwrap_or_else(PoisonError::into_inner),
+                    flows,
+                    base,
+                );
                 flows.clear();
             };
             let mut stream = |flows: &mut Vec<Flow>| hand(flows, false);
@@ -922,9 +928,7 @@ fn read_each<S: Send>(
     let (mut results, mut states): (Vec<Parsed>, Vec<S>) = parts.into_iter().unzip();
     resolve_exports(&mut results, icfg, window);
     for ((_, o, _), s) in results.iter_mut().zip(&mut states) {
-        std::mem::take(&mut o.flows)
-            .iter()
-            .for_each(|f| take(s, f, false));
+        take(s, &std::mem::take(&mut o.flows), false);
     }
     (results, states)
 }
@@ -993,9 +997,13 @@ fn plan_dedup(cfg: &AnalyzeConfig) -> io::Result<Plan> {
     let n = icfg.inputs.len();
     let pool = thread_pool(icfg)?;
     let make = |_| Planner::new(&icfg.exporter_priority, n);
-    let take = |p: &mut Planner, f: &Flow, baseline: bool| match baseline {
-        true => p.add_baseline(f),
-        false => p.add(f),
+    let take = |p: &mut Planner, flows: &[Flow], baseline: bool| {
+        for f in flows {
+            match baseline {
+                true => p.add_baseline(f),
+                false => p.add(f),
+            }
+        }
     };
     let (_, planners) =
         pool.install(|| read_each(icfg, cfg.window, cfg.baseline_window, &|_| {}, &make, &take));
@@ -1246,72 +1254,35 @@ fn gather_held<'a>(
 }
 
 /// Hands every flow of the window to `g` once more, reading the inputs again
-/// (one at a time, in order; for the rare rule that needs a second look),
-/// without the duplicates `plan` names.
+/// (for the rare rule that needs a second look), without the duplicates
+/// `plan` names. The inputs are read in parallel ([`read_each`]): each input's
+/// flows come in their order, the inputs' interleaved (see `DetectInput::replay`).
 fn replay_inputs(cfg: &AnalyzeConfig, plan: Option<&Plan>, g: &mut (dyn FnMut(&Flow) + Send)) {
     let icfg = &cfg.input;
-    let n = icfg.inputs.len();
-    let mut filters: Vec<Option<Filter<'_>>> = (0..n).map(|i| plan.map(|p| p.filter(i))).collect();
-    // Duplicates are counted in `gather`; here they are only left out.
-    let mut dups = std::collections::BTreeMap::new();
-    let mut hand = |f: &Flow, filter: &mut Option<Filter<'_>>| {
-        if !filter
-            .as_mut()
-            .is_some_and(|x| x.is_duplicate(f, &mut dups))
-        {
-            g(f);
+    let g = Mutex::new(g);
+    // Per input: its duplicate filter, and the duplicates' totals (counted in
+    // `gather`; here they are only left out).
+    type State<'p> = (
+        Option<Filter<'p>>,
+        std::collections::BTreeMap<std::net::IpAddr, crate::model::ExporterTotals>,
+    );
+    let make = |i| (plan.map(|p| p.filter(i)), Default::default());
+    let take = |s: &mut State<'_>, flows: &[Flow], baseline: bool| {
+        if baseline {
+            return;
+        }
+        let mut g = g.lock().unwrap_or_else(PoisonError::into_inner);
+        for f in flows {
+            if !s.0.as_mut().is_some_and(|x| x.is_duplicate(f, &mut s.1)) {
+                g(f);
+            }
         }
     };
-    // The inputs are read in parallel (in a pool of their own, on another
-    // thread) and their flows handed to `g` here as they arrive: each input's
-    // in its order, the inputs interleaved (see `DetectInput::replay`). This
-    // thread always takes what comes, so a reader waits only until it has.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Flow>)>(8);
-    let mut results = std::thread::scope(|ts| {
-        let reader = ts.spawn(move || {
-            let read = || {
-                icfg.inputs
-                    .par_iter()
-                    .enumerate()
-                    .map(|(i, path)| {
-                        let mut stream = |flows: &mut Vec<Flow>| {
-                            let _ = tx.send((i, std::mem::take(flows)));
-                        };
-                        let mut parsed = parse_one(
-                            i,
-                            path,
-                            icfg,
-                            cfg.window,
-                            cfg.baseline_window,
-                            &|_| {},
-                            Some(&mut stream),
-                            None,
-                        );
-                        // A capture's flows, made at its end.
-                        let _ = tx.send((i, std::mem::take(&mut parsed.1.flows)));
-                        parsed.2 = None;
-                        parsed
-                    })
-                    .collect::<Vec<Parsed>>()
-            };
-            match thread_pool(icfg) {
-                Ok(pool) => pool.install(read),
-                Err(_) => read(),
-            }
-        });
-        for (i, batch) in rx {
-            batch.iter().for_each(|f| hand(f, &mut filters[i]));
-        }
-        match reader.join() {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e),
-        }
-    });
-    // Records that waited for another input's templates.
-    resolve_exports(&mut results, icfg, cfg.window);
-    for ((_, o, _), filter) in results.iter().zip(&mut filters) {
-        o.flows.iter().for_each(|f| hand(f, filter));
-    }
+    let read = || read_each(icfg, cfg.window, cfg.baseline_window, &|_| {}, &make, &take);
+    match thread_pool(icfg) {
+        Ok(pool) => pool.install(read),
+        Err(_) => read(),
+    };
 }
 
 /// `exfilcheck analyze`.
