@@ -90,7 +90,9 @@ fn general_time(s: &str) -> Option<Ts> {
 #[inline]
 fn fast_epoch(b: &[u8]) -> Option<Ts> {
     let (mut secs, mut ns, mut i) = (0i64, 0i64, 0usize);
-    while i < b.len() && b[i].is_ascii_digit() {
+    // At most eleven digits are read (then the text is too long anyway): no
+    // overflow whatever the input.
+    while i < b.len() && i <= 10 && b[i].is_ascii_digit() {
         secs = secs * 10 + i64::from(b[i] - b'0');
         i += 1;
     }
@@ -793,6 +795,8 @@ mod tests {
             assert!(fast_epoch(s.as_bytes()).is_some(), "{s}");
         }
         assert_eq!(fast_epoch(b"12345678901.5"), None);
+        // A hostile run of digits: no overflow (a panic in debug builds).
+        assert_eq!(fast_epoch(&[b'9'; 40]), None);
         // Overflow: no value from either path.
         assert_eq!(fast_epoch(b"9999999999.5"), None);
         assert_eq!(general_time("9999999999.5"), None);

@@ -150,11 +150,10 @@ impl Baseline {
             (x, y) => x.or(y),
         };
         self.hourly.merge(o.hourly);
-        for (k, (out, inb)) in o.daily {
-            let e = self.daily.entry(k).or_default();
-            e.0 += out;
-            e.1 += inb;
-        }
+        rules::merge_map(&mut self.daily, o.daily, |a, b| {
+            a.0 += b.0;
+            a.1 += b.1;
+        });
         self.dests.extend(o.dests);
     }
 }
