@@ -218,8 +218,7 @@ fn data_without_its_template_is_counted() {
     assert_eq!(v["inputs"][0]["undecodable_records"], 1);
     assert_eq!(v["inputs"][0]["format"], "netflow-export");
     assert_eq!(v["inputs"][1]["flow_records"], 0);
-    let gates = v["coverage"]["gates"].as_array().unwrap();
-    let c6 = gates.iter().find(|g| g["id"] == "C6").unwrap();
+    let c6 = gate(&v, "C6");
     assert_eq!(c6["status"], "FAIL", "{c6:#}");
     assert!(
         v["reasons"]
@@ -343,12 +342,7 @@ fn sampled_exports_are_scaled_and_bounded() {
     // Two records of 42.5 MB: sqrt(100*99*b*m) per record, m = b/pkts.
     let s = ub["sampling"].as_u64().unwrap();
     assert!(s > 0 && s < ub["observed"].as_u64().unwrap(), "{ub:#}");
-    let c7 = v["coverage"]["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == "C7")
-        .unwrap();
+    let c7 = gate(&v, "C7");
     assert_eq!(c7["status"], "FLAG");
     // (1 - 1/100)^k >= 0.05 up to k = 298.
     assert!(

@@ -251,12 +251,7 @@ fn upper_bound_terms() {
     let d = lab.join("07_coverage_gap/total");
     let v = analyze(&d.join("capture.pcap"), &case_args(&labels(&d)), "u07");
     assert!(v["upper_bounds"][0]["gap"].as_u64().unwrap() > 40_971_520);
-    let c2 = v["coverage"]["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == "C2")
-        .unwrap();
+    let c2 = gate(&v, "C2");
     assert_eq!(c2["status"], "FAIL");
     // Benign: SUPPORTED with a bound of zero for the DB host.
     let d = lab.join("01_benign");
@@ -286,12 +281,7 @@ fn an_unobserved_egress_point_makes_the_bound_infinite() {
     );
     assert_eq!(v["verdict"], "INCONCLUSIVE");
     assert!(v["upper_bounds"][0]["total"].is_null(), "unbounded");
-    let c3 = v["coverage"]["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == "C3")
-        .unwrap();
+    let c3 = gate(&v, "C3");
     assert_eq!(c3["status"], "FAIL");
     assert!(
         v["reasons"]

@@ -217,12 +217,7 @@ fn lab_nfcapd_files_give_the_capture_verdict() {
                 assert_eq!(out, want, "{scen}/{kind}");
                 // nfcapd's own sequence-failure count (2 in each IPFIX file:
                 // softflowd's numbering) is shown by gate C6 as a FLAG.
-                let c6 = v["coverage"]["gates"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|g| g["id"] == "C6")
-                    .unwrap();
+                let c6 = gate(&v, "C6");
                 let failures = v["inputs"][0]["weirds"]["nfcapd_sequence_failures"]
                     .as_u64()
                     .unwrap_or(0);

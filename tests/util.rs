@@ -117,6 +117,16 @@ pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read json")).expect("parse json")
 }
 
+/// Gate `id` (C1..C10) of an analyze report.
+pub fn gate<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    v["coverage"]["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .find(|g| g["id"] == id)
+        .unwrap_or_else(|| panic!("no gate {id}"))
+}
+
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
