@@ -145,8 +145,23 @@ pub mod proto {
 /// `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, with or without `Z`) read as UTC,
 /// as nfdump and many CSV exports print times.
 pub fn parse_utc_datetime(s: &str) -> Option<Ts> {
+    parse_utc_datetime_in(s, &mut DateCache::default())
+}
+
+/// The last date [`parse_utc_datetime_in`] read and its midnight: the
+/// timestamps of an export mostly share their day, whose reading is then
+/// skipped.
+#[derive(Default)]
+pub struct DateCache {
+    date: [u8; 10],
+    midnight: Option<Ts>,
+}
+
+/// [`parse_utc_datetime`] with the day of the previous call kept in `cache`
+/// (the same result for every input).
+pub fn parse_utc_datetime_in(s: &str, cache: &mut DateCache) -> Option<Ts> {
     let s = s.trim();
-    if let Some(t) = fast_datetime(s.as_bytes()) {
+    if let Some(t) = fast_datetime(s.as_bytes(), cache) {
         return Some(t);
     }
     let (date, time) = s.split_once([' ', 'T'])?;
@@ -156,43 +171,27 @@ pub fn parse_utc_datetime(s: &str) -> Option<Ts> {
 /// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (space or `T`, optional `Z`) without the
 /// general parser: flow exports carry millions of these. `None` for anything
 /// else, which the general parser then reads (or rejects).
-fn fast_datetime(b: &[u8]) -> Option<Ts> {
+fn fast_datetime(b: &[u8], cache: &mut DateCache) -> Option<Ts> {
     let b = b.strip_suffix(b"Z").unwrap_or(b);
-    if b.len() < 19 || !matches!(b[10], b' ' | b'T') || b[4] != b'-' || b[7] != b'-' {
+    if b.len() < 19 || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
+    let midnight = match cache.midnight {
+        Some(m) if b[..10] == cache.date => m,
+        _ => {
+            let m = midnight(&b[..10])?;
+            cache.date.copy_from_slice(&b[..10]);
+            cache.midnight = Some(m);
+            m
+        }
+    };
     let n = |r: std::ops::Range<usize>| -> Option<i64> {
         b[r].iter().try_fold(0i64, |a, d| {
             d.is_ascii_digit().then(|| a * 10 + i64::from(d - b'0'))
         })
     };
-    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
     let (h, mi, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mdays = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo)
-        || d < 1
-        || d > mdays[(mo - 1) as usize]
-        || h > 23
-        || mi > 59
-        || sec > 59
-    {
+    if h > 23 || mi > 59 || sec > 59 {
         return None;
     }
     let mut ns = 0i64;
@@ -209,6 +208,38 @@ fn fast_datetime(b: &[u8]) -> Option<Ts> {
             ns = ns * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
         }
     }
+    Some(midnight + ((h * 60 + mi) * 60 + sec) * NS_PER_SEC + ns)
+}
+
+/// `YYYY-MM-DD` as its midnight (UTC, nanoseconds since the epoch).
+fn midnight(b: &[u8]) -> Option<Ts> {
+    if b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |a, d| {
+            d.is_ascii_digit().then(|| a * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&mo) || d < 1 || d > mdays[(mo - 1) as usize] {
+        return None;
+    }
     // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
     let yy = if mo <= 2 { y - 1 } else { y };
     let era = yy.div_euclid(400);
@@ -217,48 +248,84 @@ fn fast_datetime(b: &[u8]) -> Option<Ts> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + h) * 60 + mi) * 60 * NS_PER_SEC + sec * NS_PER_SEC + ns)
+    Some(days * 86_400 * NS_PER_SEC)
 }
 
 /// An IP address as text, like `str::parse::<IpAddr>` (the same result for
 /// every input), with dotted-quad IPv4 read without the general parser: flow
 /// exports carry two or three addresses per record.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    let b = s.as_bytes();
-    if b.len() < 7 || b.len() > 15 {
-        return s.parse().ok();
+    match fast_v4(s.as_bytes()) {
+        Some(a) => Some(IpAddr::V4(a)),
+        None => s.parse().ok(),
     }
+}
+
+/// A dotted quad of 7-15 bytes without leading zeros, read without a branch
+/// per byte (the octets' lengths vary from address to address, so such
+/// branches are mispredicted): the dots found in two words, each octet's
+/// digits taken from the four bytes before its end. `None` for anything else.
+#[inline]
+fn fast_v4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 || !b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
+        return None;
+    }
+    // The text in a 128-bit value (zero bytes after it), read in two words
+    // straight from the slice (a copy to the stack first would be read back
+    // before it is complete: a stalled load).
+    let word = |p: &[u8]| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(p);
+        u64::from_le_bytes(x)
+    };
+    let n = b.len();
+    let (lo, hi) = if n >= 8 {
+        // The last eight bytes, shifted to start at byte 8 (none when n = 8).
+        let hi = word(&b[n - 8..]).checked_shr(8 * (16 - n) as u32);
+        (word(&b[..8]), hi.unwrap_or(0))
+    } else {
+        // Seven bytes: the first four and the last four (one byte twice).
+        let lo = |p: &[u8]| u64::from(u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
+        (lo(&b[..4]) | lo(&b[3..7]) << 24, 0)
+    };
+    // The high bit of each '.' byte, gathered into one bit per byte.
+    let dots = |x: u64| {
+        const LO: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let x = x ^ 0x2e2e_2e2e_2e2e_2e2e;
+        let m = !(((x & LO).wrapping_add(LO) | x) & HI) & HI;
+        ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    };
+    let mut m = dots(lo) | dots(hi) << 8;
+    // Zero bytes after the text are not dots, but a zero byte of the text
+    // would be taken as '.' ^ '.': excluded above (digits and dots only).
+    let mut ends = [0usize; 4];
+    for e in &mut ends[..3] {
+        *e = m.trailing_zeros() as usize;
+        m &= m.wrapping_sub(1);
+    }
+    ends[3] = n;
+    if m != 0 || ends[2] >= n {
+        return None;
+    }
+    let text = u128::from(lo) | u128::from(hi) << 64;
     let mut oct = [0u8; 4];
-    let (mut n, mut v, mut digits) = (0usize, 0u32, 0u32);
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                // A leading zero ("010") is for the general parser to judge.
-                if digits == 1 && v == 0 {
-                    return s.parse().ok();
-                }
-                v = v * 10 + u32::from(c - b'0');
-                digits += 1;
-                if v > 255 {
-                    return s.parse().ok();
-                }
-            }
-            b'.' if digits > 0 && n < 3 => {
-                oct[n] = v as u8;
-                n += 1;
-                v = 0;
-                digits = 0;
-            }
-            _ => return s.parse().ok(),
+    let mut start = 0;
+    for (o, &end) in oct.iter_mut().zip(&ends) {
+        let len = end.checked_sub(start).filter(|l| (1..=3).contains(l))?;
+        if len > 1 && b[start] == b'0' {
+            return None;
         }
-        if i + 1 == b.len() {
-            if digits == 0 || n != 3 {
-                return s.parse().ok();
-            }
-            oct[3] = v as u8;
-        }
+        // The four bytes before the octet's end (zeros before the text's
+        // start), of which the octet's own are kept.
+        let x = ((text >> (8 * end.saturating_sub(4))) as u32) << (8 * (4 - end.min(4)));
+        let keep = u32::MAX << (8 * (4 - len));
+        let d = (x & keep) - (0x3030_3030 & keep);
+        let v = (d >> 8 & 0xff) * 100 + (d >> 16 & 0xff) * 10 + (d >> 24);
+        *o = u8::try_from(v).ok()?;
+        start = end + 1;
     }
-    Some(IpAddr::V4(std::net::Ipv4Addr::from(oct)))
+    Some(std::net::Ipv4Addr::from(oct))
 }
 
 /// An IP protocol as exports write it: a name (`TCP`, `udp`, `ICMP6`,
@@ -815,7 +882,8 @@ mod tests {
         ] {
             let (date, time) = s.split_once([' ', 'T']).unwrap();
             let general = parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')));
-            assert_eq!(fast_datetime(s.as_bytes()), general, "{s}");
+            let mut fresh = DateCache::default();
+            assert_eq!(fast_datetime(s.as_bytes(), &mut fresh), general, "{s}");
             assert!(general.is_some(), "{s}");
         }
         for s in [
@@ -824,7 +892,37 @@ mod tests {
             "2026-11-27 24:00:00",
             "2026-11-27",
         ] {
-            assert_eq!(fast_datetime(s.as_bytes()), None, "{s}");
+            assert_eq!(fast_datetime(s.as_bytes(), &mut DateCache::default()), None);
+        }
+        // A run of times through one cache (days repeat, change, turn invalid
+        // after a valid day of the same digits) equals each read afresh.
+        let mut cache = DateCache::default();
+        let mut seed = 3u64;
+        for _ in 0..20_000 {
+            let mut r = |n: u64| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 33) % n
+            };
+            let s = format!(
+                "{}-{:02}-{:02}{}{:02}:{:02}:{:02}{}",
+                [1969, 2024, 2025, 2100][r(4) as usize],
+                1 + r(13),
+                r(32),
+                [" ", "T", "x"][r(3) as usize],
+                r(25),
+                r(61),
+                r(61),
+                ["", ".5", ".123456789", "Z", ".", ".1234567890"][r(6) as usize]
+            );
+            assert_eq!(
+                parse_utc_datetime_in(&s, &mut cache),
+                parse_utc_datetime(&s),
+                "{s}"
+            );
+            let general = s.split_once([' ', 'T']).and_then(|(date, time)| {
+                parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')))
+            });
+            assert_eq!(parse_utc_datetime(&s), general, "{s}");
         }
     }
 
@@ -850,8 +948,53 @@ mod tests {
             "100.200.250.99",
             "",
             "a.b.c.d",
+            "9.99.199.255",
+            "255.255.255.256",
+            "1.2.3.4 ",
+            "1.2.3.\u{e9}",
         ] {
             assert_eq!(parse_ip(s), s.parse::<IpAddr>().ok(), "{s:?}");
+        }
+        // Random strings of digits and dots (and a few others) of every length
+        // the fast path takes, and every octet value in every position.
+        let mut seed = 5u64;
+        for i in 0..200_000 {
+            let len = 5 + i % 13;
+            let s: String = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    b"0123456789....0129x"[(seed >> 33) as usize % 19] as char
+                })
+                .collect();
+            assert_eq!(parse_ip(&s), s.parse::<IpAddr>().ok(), "{s:?}");
+        }
+        // Valid addresses of every shape: each octet of 1-3 digits.
+        for _ in 0..200_000 {
+            let mut r = || {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 33) as u8
+            };
+            let s = format!(
+                "{}.{}.{}.{}",
+                r() >> (r() % 8),
+                r() >> (r() % 8),
+                r() >> (r() % 8),
+                r() >> (r() % 8)
+            );
+            assert_eq!(parse_ip(&s), s.parse::<IpAddr>().ok(), "{s:?}");
+            assert!(fast_v4(s.as_bytes()).is_some(), "{s:?}");
+        }
+        for o in 0..=300 {
+            for s in [
+                format!("{o}.1.2.3"),
+                format!("1.{o}.2.3"),
+                format!("1.2.{o}.3"),
+                format!("1.2.3.{o}"),
+                format!("{o}.{o}.{o}.{o}"),
+                format!("0{o}.1.1.1"),
+            ] {
+                assert_eq!(parse_ip(&s), s.parse::<IpAddr>().ok(), "{s:?}");
+            }
         }
         assert_eq!(parse_proto("TCP"), Some(6));
         assert_eq!(parse_proto(" Ipv6-ICMP "), Some(58));

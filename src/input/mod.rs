@@ -467,34 +467,143 @@ pub(crate) fn blank(line: &str) -> bool {
     !line.as_bytes().first().is_some_and(u8::is_ascii_graphic) && line.trim().is_empty()
 }
 
-/// The byte ranges of the `sep`-separated fields of a line, into `spans`
-/// (reused by the caller: no allocation per line). Eight bytes at a time (SWAR):
-/// flow-export fields are a few bytes long, too short for a search per field.
+/// Where the `sep`-separated fields of a line end: `split` records the index
+/// of every separator (and the line's length) in an array reused line after
+/// line (no allocation per line; it grows to the longest line once).
+/// Flow-export fields are a few bytes long, too short for a search per field:
+/// the separators are found sixteen bytes at a time (SSE2 on x86-64, eight
+/// bytes in a word elsewhere) and written by index, not pushed.
+#[derive(Default)]
+pub(crate) struct Fields {
+    ends: Vec<u32>,
+    n: usize,
+}
+
+impl Fields {
+    /// Splits `line` at every `sep`; `len()` is then the number of fields.
+    #[inline]
+    pub(crate) fn split(&mut self, line: &str, sep: u8) {
+        let b = line.as_bytes();
+        // Every separator and the end fit: the loops below index without a
+        // capacity check, and a line is at most 64 KiB (`next_line`).
+        if self.ends.len() <= b.len() {
+            self.ends.resize(b.len() + 1, 0);
+        }
+        let n = split_ends(b, sep, &mut self.ends);
+        self.ends[n] = b.len() as u32;
+        self.n = n + 1;
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Field `k` of the line last split (`None` past the last field).
+    #[inline]
+    pub(crate) fn get<'l>(&self, line: &'l str, k: usize) -> Option<&'l str> {
+        if k >= self.n {
+            return None;
+        }
+        let a = if k == 0 {
+            0
+        } else {
+            self.ends[k - 1] as usize + 1
+        };
+        line.get(a..self.ends[k] as usize)
+    }
+}
+
+/// Writes the index of each `sep` in `b` to `ends` (at least `b.len()` long)
+/// and returns how many there are.
+#[cfg(target_arch = "x86_64")]
 #[inline]
-pub(crate) fn split_spans(text: &str, sep: u8, spans: &mut Vec<(usize, usize)>) {
-    spans.clear();
-    let b = text.as_bytes();
+#[allow(unsafe_code)]
+fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+    // SAFETY: SSE2 is part of the x86-64 baseline: every x86-64 processor has
+    // it, so the target-feature function can always be called.
+    unsafe { sse2::split_ends(b, sep, ends) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+    split_ends_swar(b, sep, ends)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8,
+    };
+
+    /// The positions of bytes equal to `sep` in 16 bytes, as bits.
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn mask(c: &[u8; 16], sep: __m128i) -> u32 {
+        let (lo, hi) = c.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+        let v = _mm_set_epi64x(hi as i64, lo as i64);
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, sep)) as u32
+    }
+
+    #[target_feature(enable = "sse2")]
+    pub(super) fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+        let s = _mm_set1_epi8(sep as i8);
+        let mut n = 0;
+        let mut emit = |mut m: u32, at: usize| {
+            while m != 0 {
+                ends[n] = (at + m.trailing_zeros() as usize) as u32;
+                n += 1;
+                m &= m - 1;
+            }
+        };
+        let mut chunks = b.chunks_exact(32);
+        let mut at = 0;
+        for c in chunks.by_ref() {
+            let (lo, hi) = c.split_at(16);
+            let m = mask(lo.try_into().unwrap_or(&[0; 16]), s)
+                | mask(hi.try_into().unwrap_or(&[0; 16]), s) << 16;
+            emit(m, at);
+            at += 32;
+        }
+        // The rest, padded with bytes that are not the separator.
+        let rest = chunks.remainder();
+        let mut pad = [!sep; 32];
+        pad[..rest.len()].copy_from_slice(rest);
+        let (lo, hi) = pad.split_at(16);
+        let m = mask(lo.try_into().unwrap_or(&[0; 16]), s)
+            | mask(hi.try_into().unwrap_or(&[0; 16]), s) << 16;
+        emit(m, at);
+        n
+    }
+}
+
+/// `split_ends` eight bytes at a time in a word (SWAR), for targets without
+/// SSE2; also tested on x86-64.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn split_ends_swar(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
     let rep = u64::from_ne_bytes([sep; 8]);
-    let mut at = 0;
+    let mut n = 0;
     let mut chunks = b.chunks_exact(8);
     let mut i = 0;
     for c in chunks.by_ref() {
         let mut m = sep_mask(c, rep);
         while m != 0 {
-            let j = i + (m.trailing_zeros() / 8) as usize;
-            spans.push((at, j));
-            at = j + 1;
+            ends[n] = (i + (m.trailing_zeros() / 8) as usize) as u32;
+            n += 1;
             m &= m - 1;
         }
         i += 8;
     }
     for (k, &c) in chunks.remainder().iter().enumerate() {
         if c == sep {
-            spans.push((at, i + k));
-            at = i + k + 1;
+            ends[n] = (i + k) as u32;
+            n += 1;
         }
     }
-    spans.push((at, b.len()));
+    n
 }
 
 /// The high bit of each byte of `c` that equals the byte repeated in `rep`
@@ -912,22 +1021,30 @@ fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
 
 #[cfg(test)]
 mod split_tests {
+    use super::Fields;
+
     #[test]
-    fn split_spans_equals_str_split() {
-        let mut spans = Vec::new();
+    fn fields_equal_str_split() {
+        let mut f = Fields::default();
+        let mut ends = vec![0u32; 1000];
         let mut seed = 7u64;
-        for len in 0..200 {
+        for len in (0..200).chain([511, 512, 513, 999]) {
             let line: String = (0..len)
                 .map(|_| {
                     seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    [',', '\t', 'a', '1', '.', ' ', '\u{e9}'][(seed >> 33) as usize % 7]
+                    [',', '\t', 'a', '1', '.', ' ', '\u{e9}', '\u{2c2c}'][(seed >> 33) as usize % 8]
                 })
                 .collect();
             for sep in [b',', b'\t'] {
-                super::split_spans(&line, sep, &mut spans);
-                let got: Vec<&str> = spans.iter().map(|&(a, b)| &line[a..b]).collect();
+                f.split(&line, sep);
+                let got: Vec<&str> = (0..f.len()).map(|k| f.get(&line, k).unwrap()).collect();
                 let want: Vec<&str> = line.split(sep as char).collect();
                 assert_eq!(got, want, "{line:?}");
+                assert_eq!(f.get(&line, f.len()), None);
+                // The portable version finds the same separators.
+                let n = super::split_ends_swar(line.as_bytes(), sep, &mut ends);
+                assert_eq!(n + 1, f.len());
+                assert_eq!(ends[..n], f.ends[..n]);
             }
         }
     }

@@ -4,7 +4,7 @@
 //! read as UTC (nfdump prints the collector's local time; run it with TZ=UTC).
 
 use super::{InputSummary, PacketSink, Window, blank};
-use crate::model::{Endpoint, FlowRecord, parse_proto, parse_utc_datetime};
+use crate::model::{DateCache, Endpoint, FlowRecord, parse_proto, parse_utc_datetime_in};
 
 /// Whether the window starts with an nfdump CSV header.
 pub fn is_nfdump_csv(w: &mut Window<'_>) -> bool {
@@ -79,8 +79,8 @@ fn lines(
     sum: &mut InputSummary,
 ) -> Result<bool, (u64, String)> {
     let Columns { ncols, idx } = *cols;
-    // Field boundaries of the current line (reused: no allocation per line).
-    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut fields = super::Fields::default();
+    let mut days = DateCache::default();
     let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         *line_no += 1;
@@ -101,22 +101,24 @@ fn lines(
             sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
             continue;
         }
-        super::split_spans(&text, b',', &mut spans);
-        if spans.len() != ncols {
+        fields.split(&text, b',');
+        if fields.len() != ncols {
             sum.bad_record(
                 off,
                 stream,
                 format!(
                     "line {line_no}: {} fields, the header has {ncols}",
-                    spans.len()
+                    fields.len()
                 ),
             );
             continue;
         }
-        let get = |k: usize| spans.get(idx[k]).map(|&(a, b)| text[a..b].trim_ascii());
+        let get = |k: usize| fields.get(&text, idx[k]).map(str::trim_ascii);
         let rec = (|| -> Option<(FlowRecord, u64, u64)> {
-            let start = parse_utc_datetime(get(0)?)?;
-            let end = get(1).and_then(parse_utc_datetime).unwrap_or(start);
+            let start = parse_utc_datetime_in(get(0)?, &mut days)?;
+            let end = get(1)
+                .and_then(|t| parse_utc_datetime_in(t, &mut days))
+                .unwrap_or(start);
             let sa = crate::model::parse_ip(get(2)?)?;
             let da = crate::model::parse_ip(get(3)?)?;
             let sp: u16 = get(4)?.parse().unwrap_or(0);

@@ -257,8 +257,7 @@ fn lines(
     sum: &mut InputSummary,
 ) -> Result<(), (u64, String)> {
     let Header { fields, idx, unset } = h;
-    // Field boundaries of the current line (reused: no allocation per line).
-    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut split = super::Fields::default();
     let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         *line_no += 1;
@@ -310,14 +309,14 @@ fn lines(
                 bad(sum, off, line_no, stream);
                 continue;
             }
-            super::split_spans(&text, b'\t', &mut spans);
-            if spans.len() != fields.len() {
+            split.split(&text, b'\t');
+            if split.len() != fields.len() {
                 sum.bad_record(
                     off,
                     stream,
                     format!(
                         "line {line_no}: {} fields, #fields names {}",
-                        spans.len(),
+                        split.len(),
                         fields.len()
                     ),
                 );
@@ -330,7 +329,7 @@ fn lines(
             };
             for (v, i) in vals.iter_mut().zip(idx.iter()) {
                 *v = i
-                    .map(|i| &text[spans[i].0..spans[i].1])
+                    .and_then(|i| split.get(&text, i))
                     .filter(|v| !is(v, unset) && !is(v, "(empty)"));
             }
             record(&vals, line_no)
