@@ -25,6 +25,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Largest record or block we accept. A length field above it is treated as
 /// corruption instead of a reason to allocate.
@@ -702,12 +703,17 @@ pub(crate) fn parallel_lines(
         a = b;
     }
     *pos = all.len();
+    // Record vectors of pieces already fed, kept for the next pieces (fresh
+    // ones of megabytes each were new pages the kernel had to clear).
+    let spare: Mutex<Vec<Vec<crate::model::FlowRecord>>> = Mutex::new(Vec::new());
     let run = |r: &std::ops::Range<usize>| {
         let mut pw = Window::slice(&all[r.clone()]);
         // Room for a record per 96 bytes (conn.log lines are about 128,
         // nfdump CSV lines 350): growing the vector by doubling copied each
         // piece's records twice over. Untouched room costs no memory.
-        let mut psink = Collect(Vec::with_capacity(r.len() / 96));
+        let mut records = spare.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default();
+        records.reserve(r.len() / 96);
+        let mut psink = Collect(records);
         let mut psum = InputSummary::default();
         let (lines, stop, err) = match f(&mut pw, 0, &mut psink, &mut psum) {
             Ok((lines, stop)) => (lines, stop, None),
@@ -724,10 +730,13 @@ pub(crate) fn parallel_lines(
     };
     let mut line_base = first_line;
     let mut feed = |pieces: Vec<Piece>| -> Result<(), (u64, String)> {
-        for p in pieces {
-            for mut r in p.records {
+        for mut p in pieces {
+            for mut r in p.records.drain(..) {
                 r.record += line_base;
                 sink.record(r);
+            }
+            if let Ok(mut v) = spare.lock() {
+                v.push(p.records);
             }
             sum.flow_records += p.sum.flow_records;
             sum.weirds.merge(&p.sum.weirds);
