@@ -255,95 +255,41 @@ fn midnight(b: &[u8]) -> Option<Ts> {
 /// every input), with dotted-quad IPv4 read without the general parser: flow
 /// exports carry two or three addresses per record.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    match fast_v4(s.as_bytes()) {
-        Some(a) => Some(IpAddr::V4(a)),
-        None => s.parse().ok(),
+    let b = s.as_bytes();
+    if b.len() < 7 || b.len() > 15 {
+        return s.parse().ok();
     }
-}
-
-/// A dotted quad of 7-15 bytes without leading zeros, read without a branch
-/// per byte (the octets' lengths vary from address to address, so such
-/// branches are mispredicted): the dots found in two words, each octet's
-/// digits taken from the four bytes before its end. `None` for anything else.
-#[inline]
-fn fast_v4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
-    const LO: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let n = b.len();
-    if !(7..=15).contains(&n) {
-        return None;
-    }
-    // The text in two words (zero bytes after it), read straight from the
-    // slice (a copy to the stack first would be read back before it is
-    // complete: a stalled load).
-    let word = |p: &[u8]| {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(p);
-        u64::from_le_bytes(x)
-    };
-    let (lo, hi) = if n >= 8 {
-        // The last eight bytes, shifted to start at byte 8 (none when n = 8).
-        let hi = word(&b[n - 8..]).checked_shr(8 * (16 - n) as u32);
-        (word(&b[..8]), hi.unwrap_or(0))
-    } else {
-        // Seven bytes: the first four and the last four (one byte twice).
-        let lo = |p: &[u8]| u64::from(u32::from_le_bytes([p[0], p[1], p[2], p[3]]));
-        (lo(&b[..4]) | lo(&b[3..7]) << 24, 0)
-    };
-    // Per byte, as its high bit: a '.', and a '.' or digit (exact, no carries
-    // between bytes).
-    let classes = |x: u64| {
-        let e = x ^ (0x2e * ONES);
-        let dot = !(((e & LO).wrapping_add(LO) | e) & HI) & HI;
-        let ge0 = (x | HI).wrapping_sub(0x30 * ONES);
-        let le9 = (0xb9 * ONES).wrapping_sub(x & LO);
-        (dot, (dot | (ge0 & le9 & !x)) & HI)
-    };
-    let ((dot_lo, ok_lo), (dot_hi, ok_hi)) = (classes(lo), classes(hi));
-    // The text's bytes must all be digits or dots.
-    // The high bits of the first k bytes of a word (k <= 8).
-    let first = |k: usize| HI.checked_shr(8 * (8 - k) as u32).unwrap_or(0);
-    let (need_lo, need_hi) = (first(n.min(8)), first(n.saturating_sub(8)));
-    if ok_lo & need_lo != need_lo || ok_hi & need_hi != need_hi {
-        return None;
-    }
-    // The dots, one bit per byte.
-    let gather = |m: u64| ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
-    let mut m = gather(dot_lo) | gather(dot_hi) << 8;
-    let mut ends = [0usize; 4];
-    for e in &mut ends[..3] {
-        *e = m.trailing_zeros() as usize;
-        m &= m.wrapping_sub(1);
-    }
-    ends[3] = n;
-    if m != 0 || ends[2] >= n {
-        return None;
-    }
-    let text = u128::from(lo) | u128::from(hi) << 64;
     let mut oct = [0u8; 4];
-    let mut start = 0;
-    // Judged after all four octets (no branch per octet).
-    let mut bad = false;
-    for (o, &end) in oct.iter_mut().zip(&ends) {
-        let len = end - start;
-        bad |= !(1..=3).contains(&len);
-        let len = len.clamp(1, 3);
-        // The four bytes before the octet's end (zeros before the text's
-        // start), of which the octet's own are kept.
-        let x = ((text >> (8 * end.saturating_sub(4))) as u32)
-            .checked_shl(8 * (4 - end.min(4)) as u32)
-            .unwrap_or(0);
-        let keep = u32::MAX << (8 * (4 - len));
-        let d = (x & keep).wrapping_sub(0x3030_3030 & keep);
-        // A leading zero ("010") is for the general parser to judge.
-        bad |= (len > 1) & ((d >> (8 * (4 - len))) & 0xff == 0);
-        let v = (d >> 8 & 0xff) * 100 + (d >> 16 & 0xff) * 10 + (d >> 24);
-        bad |= v > 255;
-        *o = v as u8;
-        start = end + 1;
+    let (mut n, mut v, mut digits) = (0usize, 0u32, 0u32);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                // A leading zero ("010") is for the general parser to judge.
+                if digits == 1 && v == 0 {
+                    return s.parse().ok();
+                }
+                v = v * 10 + u32::from(c - b'0');
+                digits += 1;
+                if v > 255 {
+                    return s.parse().ok();
+                }
+            }
+            b'.' if digits > 0 && n < 3 => {
+                oct[n] = v as u8;
+                n += 1;
+                v = 0;
+                digits = 0;
+            }
+            _ => return s.parse().ok(),
+        }
+        if i + 1 == b.len() {
+            if digits == 0 || n != 3 {
+                return s.parse().ok();
+            }
+            oct[3] = v as u8;
+        }
     }
-    (!bad).then(|| std::net::Ipv4Addr::from(oct))
+    Some(IpAddr::V4(std::net::Ipv4Addr::from(oct)))
 }
 
 /// An IP protocol as exports write it: a name (`TCP`, `udp`, `ICMP6`,
@@ -1000,7 +946,6 @@ mod tests {
                 r() >> (r() % 8)
             );
             assert_eq!(parse_ip(&s), s.parse::<IpAddr>().ok(), "{s:?}");
-            assert!(fast_v4(s.as_bytes()).is_some(), "{s:?}");
         }
         for o in 0..=300 {
             for s in [

@@ -711,7 +711,11 @@ pub(crate) fn parallel_lines(
         // Room for a record per 96 bytes (conn.log lines are about 128,
         // nfdump CSV lines 350): growing the vector by doubling copied each
         // piece's records twice over. Untouched room costs no memory.
-        let mut records = spare.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default();
+        let mut records = spare
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default();
         records.reserve(r.len() / 96);
         let mut psink = Collect(records);
         let mut psum = InputSummary::default();

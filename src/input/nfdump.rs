@@ -81,6 +81,8 @@ fn lines(
     let Columns { ncols, idx } = *cols;
     let mut fields = super::Fields::default();
     let mut days = DateCache::default();
+    // The exporter repeats line after line: read again only when it changes.
+    let mut last_exporter: (String, Option<std::net::IpAddr>) = (String::new(), None);
     let stream = w.is_stream();
     while let Some((off, text)) = w.next_line()? {
         *line_no += 1;
@@ -129,9 +131,17 @@ fn lines(
             let opkt: u64 = get(9).and_then(|v| v.parse().ok()).unwrap_or(0);
             let obyt: u64 = get(10).and_then(|v| v.parse().ok()).unwrap_or(0);
             let flags = get(11).map(tcp_flags).unwrap_or(0);
-            let exporter = get(12)
-                .and_then(crate::model::parse_ip)
-                .filter(|a| !a.is_unspecified());
+            let exporter = match get(12) {
+                Some(t) if t == last_exporter.0 => last_exporter.1,
+                Some(t) => {
+                    let a = crate::model::parse_ip(t).filter(|a| !a.is_unspecified());
+                    last_exporter.0.clear();
+                    last_exporter.0.push_str(t);
+                    last_exporter.1 = a;
+                    a
+                }
+                None => None,
+            };
             let r = FlowRecord {
                 start,
                 end: end.max(start),
