@@ -758,26 +758,44 @@ pub(crate) fn parallel_lines(
         }
         Ok(())
     };
+    // The records go to the sink on a thread of their own while this one and
+    // the pool parse the next pieces: the sink's work (making flows, handing
+    // them on) then never leaves a core idle while the last pieces of a group
+    // are parsed. Groups wait in a channel of one (memory stays bounded);
+    // nothing the feeding thread does waits for the pool.
     let batch = 2 * rayon::current_num_threads();
-    let mut pending: Vec<Piece> = Vec::new();
-    for group in bounds.chunks(batch) {
-        let previous = std::mem::take(&mut pending);
-        let (fed, mut parsed) = rayon::join(
-            || feed(previous),
-            || group.par_iter().map(run).collect::<Vec<Piece>>(),
-        );
-        fed?;
-        // A trailer or an error ends the file: later pieces are not records.
-        let stop = parsed.iter().position(|p| p.stop);
-        if let Some(k) = stop {
-            parsed.truncate(k + 1);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|ts| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Piece>>(1);
+        let failed = &failed;
+        let feeder = ts.spawn(move || {
+            for pieces in rx {
+                if let Err(e) = feed(pieces) {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            Ok(())
+        });
+        for group in bounds.chunks(batch) {
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let mut parsed = group.par_iter().map(run).collect::<Vec<Piece>>();
+            // A trailer or an error ends the file: later pieces are not records.
+            let stop = parsed.iter().position(|p| p.stop);
+            if let Some(k) = stop {
+                parsed.truncate(k + 1);
+            }
+            if tx.send(parsed).is_err() || stop.is_some() {
+                break;
+            }
         }
-        pending = parsed;
-        if stop.is_some() {
-            break;
-        }
-    }
-    feed(pending)
+        drop(tx);
+        feeder
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
 }
 
 /// SHA-256 as lower-case hex.
