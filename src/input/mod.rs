@@ -622,12 +622,7 @@ fn sep_mask(c: &[u8], rep: u64) -> u64 {
 /// Reads one piece of a text export: a window over the piece, the number of
 /// the line before it, and a sink and summary of its own. Returns the lines
 /// read and whether the rest of the file is to be ignored (a trailer).
-pub(crate) type PieceFn<'f> = dyn Fn(
-        &mut Window<'_>,
-        u64,
-        &mut (dyn PacketSink + Send),
-        &mut InputSummary,
-    ) -> Result<(u64, bool), (u64, String)>
+pub(crate) type PieceFn<'f> = dyn Fn(&mut Window<'_>, u64, &mut Collect, &mut InputSummary) -> Result<(u64, bool), (u64, String)>
     + Sync
     + 'f;
 
@@ -652,7 +647,9 @@ struct Piece {
     err: Option<(u64, String)>,
 }
 
-struct Collect(Vec<crate::model::FlowRecord>);
+/// The records of one piece (a concrete sink: the parsers are generic over
+/// theirs, so a record is written straight into the vector).
+pub(crate) struct Collect(Vec<crate::model::FlowRecord>);
 
 impl PacketSink for Collect {
     fn packet(&mut self, _p: &RawPacket<'_>) {}

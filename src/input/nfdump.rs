@@ -71,11 +71,11 @@ struct Columns {
 
 /// Reads record lines until the window ends (`Ok(false)`) or the summary
 /// trailer begins (`Ok(true)`).
-fn lines(
+fn lines<S: PacketSink + Send + ?Sized>(
     w: &mut Window<'_>,
     cols: &Columns,
     line_no: &mut u64,
-    sink: &mut (dyn PacketSink + Send),
+    sink: &mut S,
     sum: &mut InputSummary,
 ) -> Result<bool, (u64, String)> {
     let Columns { ncols, idx } = *cols;

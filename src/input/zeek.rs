@@ -248,12 +248,12 @@ fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
 }
 
 /// Reads lines until the window ends; header lines update `h`.
-fn lines(
+fn lines<S: PacketSink + Send + ?Sized>(
     w: &mut Window<'_>,
     h: &mut Header,
     json: bool,
     line_no: &mut u64,
-    sink: &mut (dyn PacketSink + Send),
+    sink: &mut S,
     sum: &mut InputSummary,
 ) -> Result<(), (u64, String)> {
     let Header { fields, idx, unset } = h;
