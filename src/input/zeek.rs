@@ -242,8 +242,20 @@ fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
     while data.get(start) == Some(&b'#') {
         start += memchr::memchr(b'\n', &data[start..])? + 1;
     }
-    let later_headers_ok = memchr::memmem::find_iter(&data[start..], b"\n#")
-        .all(|p| data[start + p + 1..].starts_with(b"#close"));
+    // Searched in parallel (a pass over the whole file before the pieces
+    // start): each part from its first byte to one past its end, so a line
+    // end at a part's last byte is seen.
+    use rayon::prelude::*;
+    const PART: usize = 4 << 20;
+    let later_headers_ok = (start..data.len())
+        .step_by(PART)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .all(|&a| {
+            let b = (a + PART + 1).min(data.len());
+            memchr::memmem::find_iter(&data[a..b], b"\n#")
+                .all(|p| data[a + p + 1..].starts_with(b"#close"))
+        });
     (start > 0 && later_headers_ok).then_some(start)
 }
 
