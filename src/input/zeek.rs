@@ -393,4 +393,39 @@ mod tests {
         assert!(serde_json::from_str::<JsonLine<'_>>("[1,2]").is_err());
         assert!(serde_json::from_str::<JsonLine<'_>>("{\"ts\":1} x").is_err());
     }
+
+    /// A header line after the first block makes the file read in order
+    /// (`#close` does not), wherever it lies relative to the parts the check
+    /// is split into: also when its line break is a part's last byte.
+    #[test]
+    fn later_header_lines_are_found_at_part_edges() {
+        let head = b"#separator \\x09\n#fields\tts\tuid\n";
+        let start = head.len();
+        let build = |at: usize, line: &[u8]| {
+            let mut d = head.to_vec();
+            d.resize(start + (20 << 20), b'x');
+            for k in (start + 100..d.len()).step_by(100) {
+                d[k] = b'\n';
+            }
+            d[at] = b'\n';
+            d[at + 1..at + 1 + line.len()].copy_from_slice(line);
+            d
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            for at in [
+                start + (4 << 20) - 1,
+                start + (4 << 20),
+                start + (8 << 20) - 2,
+            ] {
+                let d = build(at, b"#fields\tuid\tts\n");
+                assert_eq!(parallel_start(&Window::slice(&d), false), None, "{at}");
+                let d = build(at, b"#close\t2024\n");
+                assert_eq!(parallel_start(&Window::slice(&d), false), Some(start));
+            }
+        });
+    }
 }
