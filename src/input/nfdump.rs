@@ -4,7 +4,9 @@
 //! read as UTC (nfdump prints the collector's local time; run it with TZ=UTC).
 
 use super::{InputSummary, PacketSink, Window, blank};
-use crate::model::{DateCache, Endpoint, FlowRecord, parse_proto, parse_utc_datetime_in};
+use crate::model::{
+    DateCache, Endpoint, FlowRecord, parse_proto, parse_u64, parse_utc_datetime_in,
+};
 
 /// Whether the window starts with an nfdump CSV header.
 pub fn is_nfdump_csv(w: &mut Window<'_>) -> bool {
@@ -123,13 +125,14 @@ fn lines<S: PacketSink + Send + ?Sized>(
                 .unwrap_or(start);
             let sa = crate::model::parse_ip(get(2)?)?;
             let da = crate::model::parse_ip(get(3)?)?;
-            let sp: u16 = get(4)?.parse().unwrap_or(0);
-            let dp: u16 = get(5)?.parse().unwrap_or(0);
+            let port = |v: &str| parse_u64(v).and_then(|p| u16::try_from(p).ok());
+            let sp = port(get(4)?).unwrap_or(0);
+            let dp = port(get(5)?).unwrap_or(0);
             let pr = parse_proto(get(6)?)?;
-            let ipkt: u64 = get(7)?.parse().ok()?;
-            let ibyt: u64 = get(8)?.parse().ok()?;
-            let opkt: u64 = get(9).and_then(|v| v.parse().ok()).unwrap_or(0);
-            let obyt: u64 = get(10).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let ipkt = parse_u64(get(7)?)?;
+            let ibyt = parse_u64(get(8)?)?;
+            let opkt = get(9).and_then(parse_u64).unwrap_or(0);
+            let obyt = get(10).and_then(parse_u64).unwrap_or(0);
             let flags = get(11).map(tcp_flags).unwrap_or(0);
             let exporter = match get(12) {
                 Some(t) if t == last_exporter.0 => last_exporter.1,

@@ -162,25 +162,12 @@ fn record(v: &[Option<&str>; 14], line: u64) -> Option<FlowRecord> {
 
 /// A count: an integer, else a float truncated.
 fn count(v: &str) -> Option<u64> {
-    // Plain digits (almost every value) without the general parsers.
-    // One pass, the digit check without a branch per byte.
-    let b = v.as_bytes();
-    if !b.is_empty() && b.len() <= 19 {
-        let (mut a, mut ok) = (0u64, true);
-        for &d in b {
-            ok &= d.is_ascii_digit();
-            a = a
-                .wrapping_mul(10)
-                .wrapping_add(u64::from(d.wrapping_sub(b'0')));
-        }
-        if ok {
-            return Some(a);
-        }
-    }
-    let v = v.trim();
-    v.parse::<u64>()
-        .ok()
-        .or_else(|| v.parse::<f64>().ok().map(|f| f as u64))
+    crate::model::parse_u64(v).or_else(|| {
+        let v = v.trim();
+        v.parse::<u64>()
+            .ok()
+            .or_else(|| v.parse::<f64>().ok().map(|f| f as u64))
+    })
 }
 
 /// What the header lines read so far say: the field names, where each of
