@@ -105,17 +105,8 @@ fn fast_epoch(b: &[u8]) -> Option<Ts> {
             return None;
         }
         // The fraction as an integer, scaled once at the end (a division of
-        // the scale per digit was a chain of dependent multiplications);
-        // the digit check without a branch per byte.
-        let mut ok = true;
-        for &d in frac {
-            ok &= d.is_ascii_digit();
-            ns = ns * 10 + i64::from(d.wrapping_sub(b'0'));
-        }
-        if !ok {
-            return None;
-        }
-        ns *= 10i64.pow(9 - frac.len() as u32);
+        // the scale per digit was a chain of dependent multiplications).
+        ns = digits(frac)? as i64 * 10i64.pow(9 - frac.len() as u32);
     }
     secs.checked_mul(NS_PER_SEC)?.checked_add(ns)
 }
@@ -173,6 +164,21 @@ pub fn parse_utc_datetime_in(s: &str, cache: &mut DateCache) -> Option<Ts> {
     parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')))
 }
 
+/// The value of a run of ASCII digits (empty: 0), `None` if any byte is not
+/// one; without a branch per byte (the lengths vary from value to value).
+/// The caller bounds the length (at most 19 digits fit).
+#[inline]
+fn digits(b: &[u8]) -> Option<u64> {
+    let (mut a, mut ok) = (0u64, true);
+    for &d in b {
+        ok &= d.is_ascii_digit();
+        a = a
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(d.wrapping_sub(b'0')));
+    }
+    ok.then_some(a)
+}
+
 /// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` (space or `T`, optional `Z`) without the
 /// general parser: flow exports carry millions of these. `None` for anything
 /// else, which the general parser then reads (or rejects).
@@ -190,11 +196,7 @@ fn fast_datetime(b: &[u8], cache: &mut DateCache) -> Option<Ts> {
             m
         }
     };
-    let n = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |a, d| {
-            d.is_ascii_digit().then(|| a * 10 + i64::from(d - b'0'))
-        })
-    };
+    let n = |r: std::ops::Range<usize>| digits(&b[r]).map(|v| v as i64);
     let (h, mi, sec) = (n(11..13)?, n(14..16)?, n(17..19)?);
     if h > 23 || mi > 59 || sec > 59 {
         return None;
@@ -202,16 +204,10 @@ fn fast_datetime(b: &[u8], cache: &mut DateCache) -> Option<Ts> {
     let mut ns = 0i64;
     if b.len() > 19 {
         let frac = &b[20..];
-        if b[19] != b'.'
-            || frac.is_empty()
-            || frac.len() > 9
-            || !frac.iter().all(u8::is_ascii_digit)
-        {
+        if b[19] != b'.' || frac.is_empty() || frac.len() > 9 {
             return None;
         }
-        for i in 0..9 {
-            ns = ns * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
-        }
+        ns = digits(frac)? as i64 * 10i64.pow(9 - frac.len() as u32);
     }
     Some(midnight + ((h * 60 + mi) * 60 + sec) * NS_PER_SEC + ns)
 }
@@ -221,11 +217,7 @@ fn midnight(b: &[u8]) -> Option<Ts> {
     if b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |a, d| {
-            d.is_ascii_digit().then(|| a * 10 + i64::from(d - b'0'))
-        })
-    };
+    let n = |r: std::ops::Range<usize>| digits(&b[r]).map(|v| v as i64);
     let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let mdays = [
@@ -298,22 +290,15 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 }
 
 /// A decimal count as `str::parse::<u64>` reads it (the same result for every
-/// input), plain digits without the general parser: one pass, the digit check
-/// without a branch per byte (the lengths vary from value to value).
+/// input), plain digits without the general parser ([`digits`]).
 #[inline]
 pub fn parse_u64(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if !b.is_empty() && b.len() <= 19 {
-        let (mut a, mut ok) = (0u64, true);
-        for &d in b {
-            ok &= d.is_ascii_digit();
-            a = a
-                .wrapping_mul(10)
-                .wrapping_add(u64::from(d.wrapping_sub(b'0')));
-        }
-        if ok {
-            return Some(a);
-        }
+    if !b.is_empty()
+        && b.len() <= 19
+        && let Some(v) = digits(b)
+    {
+        return Some(v);
     }
     s.parse().ok()
 }
@@ -954,11 +939,11 @@ mod tests {
             };
             let src = Endpoint {
                 ip: ip(r()),
-                port: (r() % 3) as u16 * 40_000,
+                port: [0, 40_000, 65_535][(r() % 3) as usize],
             };
             let dst = Endpoint {
                 ip: ip(r()),
-                port: (r() % 3) as u16 * 40_000,
+                port: [0, 40_000, 65_535][(r() % 3) as usize],
             };
             let (key, fwd) = FlowKey::new(6, 0, src, dst);
             let want = if src <= dst { (src, dst) } else { (dst, src) };
