@@ -495,25 +495,13 @@ mod tests {
             vals.push(seed >> (seed % 64));
         }
         for &v in &vals {
-            let (mut out, mut a) = (Vec::new(), [0; 256]);
-            let mut c = Cells {
-                out: &mut out,
-                a: &mut a,
-                sep: b',',
-            };
-            let n = c.num(0, v);
-            let n = c.num(n, v);
-            c.end(n);
+            let out = cell_row(b',', |c| {
+                let n = c.num(0, v);
+                c.num(n, v)
+            });
             assert_eq!(String::from_utf8(out).unwrap(), format!("{v},{v}\n"));
             let ts = (v >> 1) as i64;
-            let (mut out, mut a) = (Vec::new(), [0; 256]);
-            let mut c = Cells {
-                out: &mut out,
-                a: &mut a,
-                sep: b',',
-            };
-            let n = c.epoch(0, ts);
-            c.end(n);
+            let out = cell_row(b',', |c| c.epoch(0, ts));
             let mut want = Vec::new();
             push_epoch(&mut want, ts);
             want.push(b'\n');
@@ -521,17 +509,25 @@ mod tests {
         }
         for o in 0..=255u8 {
             let a = std::net::Ipv4Addr::new(o, 255 - o, o / 2, o % 10);
-            let (mut out, mut arr) = (Vec::new(), [0; 256]);
-            let mut c = Cells {
-                out: &mut out,
-                a: &mut arr,
-                sep: b'\t',
-            };
-            let n = c.ip(0, a.into());
-            let n = c.num(n, u64::from(o));
-            c.end(n);
+            let out = cell_row(b'\t', |c| {
+                let n = c.ip(0, a.into());
+                c.num(n, u64::from(o))
+            });
             assert_eq!(String::from_utf8(out).unwrap(), format!("{a}\t{o}\n"));
         }
+    }
+
+    /// One row of the cells `put` writes (it returns the cursor), ended.
+    fn cell_row(sep: u8, put: impl FnOnce(&mut Cells<'_>) -> usize) -> Vec<u8> {
+        let (mut out, mut a) = (Vec::new(), [0; 256]);
+        let mut c = Cells {
+            out: &mut out,
+            a: &mut a,
+            sep,
+        };
+        let n = put(&mut c);
+        c.end(n);
+        out
     }
 
     #[test]
