@@ -705,12 +705,24 @@ impl fmt::Display for FlowUid {
 
 impl FlowUid {
     /// The identifier's 17 bytes, without formatting machinery.
+    /// Each half's eight nibbles are spread to the bytes of a word and
+    /// turned into hex digits in the word's lanes (no lookup per digit).
     pub fn bytes(self) -> [u8; 17] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'F'; 17];
-        for (i, o) in out[1..].iter_mut().enumerate() {
-            *o = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        fn hex8(x: u32) -> [u8; 8] {
+            // Nibbles to bytes, most significant first in memory.
+            let x = u64::from(x.swap_bytes());
+            let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+            let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+            // Each byte holds two nibbles, high one first: split them.
+            let x = ((x & 0x0f0f_0f0f_0f0f_0f0f) << 8 | (x >> 4) & 0x0f0f_0f0f_0f0f_0f0f)
+                & 0x0f0f_0f0f_0f0f_0f0f;
+            // 0-9 -> '0'-'9', 10-15 -> 'a'-'f' (39 apart).
+            let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+            (x + 0x3030_3030_3030_3030 + letters * 39).to_le_bytes()
         }
+        let mut out = [b'F'; 17];
+        out[1..9].copy_from_slice(&hex8((self.0 >> 32) as u32));
+        out[9..].copy_from_slice(&hex8(self.0 as u32));
         out
     }
 }
@@ -808,6 +820,20 @@ pub fn ser_ts_opt<S: serde::Serializer>(ts: &Option<Ts>, s: S) -> Result<S::Ok, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The identifier's digits (made in word lanes) equal `format!`'s hex.
+    #[test]
+    fn flow_uid_bytes_equal_hex_format() {
+        let mut vals = vec![0, 1, 9, 10, 15, 16, u64::MAX, 0x0123_4567_89ab_cdef];
+        let mut seed = 11u64;
+        for _ in 0..100_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            vals.push(seed);
+        }
+        for v in vals {
+            assert_eq!(FlowUid(v).bytes(), format!("F{v:016x}").as_bytes(), "{v:x}");
+        }
+    }
 
     #[test]
     fn epoch_seconds_and_formatting() {
