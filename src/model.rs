@@ -54,7 +54,13 @@ pub fn fmt_rfc3339(ts: Ts) -> String {
 
 /// Parses an RFC 3339 timestamp (fractions allowed) or plain epoch seconds.
 pub fn parse_time(s: &str) -> Option<Ts> {
-    fast_epoch(s.as_bytes()).or_else(|| general_time(s))
+    parse_time_bytes(s.as_bytes())
+}
+
+/// [`parse_time`] of a field as bytes (the text is made only when the fast
+/// path does not read it: record lines are read as bytes).
+pub fn parse_time_bytes(b: &[u8]) -> Option<Ts> {
+    fast_epoch(b).or_else(|| general_time(std::str::from_utf8(b).ok()?))
 }
 
 /// `parse_time` without the fast path.
@@ -141,7 +147,7 @@ pub mod proto {
 /// `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, with or without `Z`) read as UTC,
 /// as nfdump and many CSV exports print times.
 pub fn parse_utc_datetime(s: &str) -> Option<Ts> {
-    parse_utc_datetime_in(s, &mut DateCache::default())
+    parse_utc_datetime_in(s.as_bytes(), &mut DateCache::default())
 }
 
 /// The last date [`parse_utc_datetime_in`] read and its midnight: the
@@ -155,11 +161,11 @@ pub struct DateCache {
 
 /// [`parse_utc_datetime`] with the day of the previous call kept in `cache`
 /// (the same result for every input).
-pub fn parse_utc_datetime_in(s: &str, cache: &mut DateCache) -> Option<Ts> {
-    let s = s.trim();
-    if let Some(t) = fast_datetime(s.as_bytes(), cache) {
+pub fn parse_utc_datetime_in(s: &[u8], cache: &mut DateCache) -> Option<Ts> {
+    if let Some(t) = fast_datetime(s.trim_ascii(), cache) {
         return Some(t);
     }
+    let s = std::str::from_utf8(s).ok()?.trim();
     let (date, time) = s.split_once([' ', 'T'])?;
     parse_time(&format!("{date}T{}Z", time.trim_end_matches('Z')))
 }
@@ -252,9 +258,14 @@ fn midnight(b: &[u8]) -> Option<Ts> {
 /// every input), with dotted-quad IPv4 read without the general parser: flow
 /// exports carry two or three addresses per record.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    let b = s.as_bytes();
+    parse_ip_bytes(s.as_bytes())
+}
+
+/// [`parse_ip`] of a field as bytes.
+pub fn parse_ip_bytes(b: &[u8]) -> Option<IpAddr> {
+    let general = || std::str::from_utf8(b).ok()?.parse().ok();
     if b.len() < 7 || b.len() > 15 {
-        return s.parse().ok();
+        return general();
     }
     let mut oct = [0u8; 4];
     let (mut n, mut v, mut digits) = (0usize, 0u32, 0u32);
@@ -263,12 +274,12 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
             b'0'..=b'9' => {
                 // A leading zero ("010") is for the general parser to judge.
                 if digits == 1 && v == 0 {
-                    return s.parse().ok();
+                    return general();
                 }
                 v = v * 10 + u32::from(c - b'0');
                 digits += 1;
                 if v > 255 {
-                    return s.parse().ok();
+                    return general();
                 }
             }
             b'.' if digits > 0 && n < 3 => {
@@ -277,11 +288,11 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
                 v = 0;
                 digits = 0;
             }
-            _ => return s.parse().ok(),
+            _ => return general(),
         }
         if i + 1 == b.len() {
             if digits == 0 || n != 3 {
-                return s.parse().ok();
+                return general();
             }
             oct[3] = v as u8;
         }
@@ -293,14 +304,19 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 /// input), plain digits without the general parser ([`digits`]).
 #[inline]
 pub fn parse_u64(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
+    parse_u64_bytes(s.as_bytes())
+}
+
+/// [`parse_u64`] of a field as bytes.
+#[inline]
+pub fn parse_u64_bytes(b: &[u8]) -> Option<u64> {
     if !b.is_empty()
         && b.len() <= 19
         && let Some(v) = digits(b)
     {
         return Some(v);
     }
-    s.parse().ok()
+    std::str::from_utf8(b).ok()?.parse().ok()
 }
 
 /// An IP protocol as exports write it: a name (`TCP`, `udp`, `ICMP6`,
@@ -324,6 +340,18 @@ pub fn parse_proto(s: &str) -> Option<u8> {
         Some(&(_, p)) => Some(p),
         None => s.parse().ok(),
     }
+}
+
+/// [`parse_proto`] of a field as bytes: `tcp` and `udp` (any case) are
+/// matched without making text; anything else takes the general way.
+pub fn parse_proto_bytes(b: &[u8]) -> Option<u8> {
+    let t = b.trim_ascii();
+    for (n, p) in [(b"tcp", proto::TCP), (b"udp", proto::UDP)] {
+        if t.eq_ignore_ascii_case(n) {
+            return Some(p);
+        }
+    }
+    parse_proto(std::str::from_utf8(b).ok()?)
 }
 
 /// Zeek's name for an IP protocol in conn.log's `proto` column.
@@ -934,7 +962,7 @@ mod tests {
                 ["", ".5", ".123456789", "Z", ".", ".1234567890"][r(6) as usize]
             );
             assert_eq!(
-                parse_utc_datetime_in(&s, &mut cache),
+                parse_utc_datetime_in(s.as_bytes(), &mut cache),
                 parse_utc_datetime(&s),
                 "{s}"
             );

@@ -613,6 +613,14 @@ fn bad_text_flow_exports() {
     assert_eq!(v["inputs"][0]["weirds"]["flow_record_unparsable"], 3);
     // The other records are read: nfdump's summary says 78, 3 are unreadable.
     assert_eq!(v["inputs"][0]["flow_records"], 75);
+    // The invalid byte alone (lines are read as bytes; whether one is UTF-8
+    // is seen while it is split).
+    let mut lines: Vec<Vec<u8>> = text.split(|c| *c == b'\n').map(|l| l.to_vec()).collect();
+    lines[3].insert(30, 0xff);
+    std::fs::write(&bad, lines.join(&b'\n')).unwrap();
+    let v = check_bad_flow(&bad, "line 4: not UTF-8", "byte offset");
+    assert_eq!(v["inputs"][0]["weirds"]["flow_record_unparsable"], 1);
+    assert_eq!(v["inputs"][0]["flow_records"], 77);
 
     let Some(s) = shared("conn.log bad input") else {
         return;
@@ -625,6 +633,23 @@ fn bad_text_flow_exports() {
     std::fs::write(&bad, log.replacen("\tid.orig_h\t", "\tid.src_h\t", 1)).unwrap();
     let v = check_bad_flow(&bad, "not a conn.log field set", "byte offset");
     assert_eq!(v["inputs"][0]["flow_records"], 0);
+    // Line 9 (the first record) with a byte that is not UTF-8 in its uid is
+    // an error; line 10 with a character beyond ASCII there is a record like
+    // any other (of 463).
+    let mut lines: Vec<Vec<u8>> = log
+        .as_bytes()
+        .split(|c| *c == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let uid_at = |l: &[u8]| l.iter().position(|c| *c == b'\t').unwrap() + 1;
+    let at = uid_at(&lines[8]);
+    lines[8].insert(at, 0xff);
+    let at = uid_at(&lines[9]);
+    lines[9].splice(at..at, "\u{e9}".bytes());
+    std::fs::write(&bad, lines.join(&b'\n')).unwrap();
+    let v = check_bad_flow(&bad, "line 9: not UTF-8", "byte offset");
+    assert_eq!(v["inputs"][0]["weirds"]["flow_record_unparsable"], 1);
+    assert_eq!(v["inputs"][0]["flow_records"], 462);
 }
 
 /// Batch over archives: files whose name (nfcapd.YYYYMMDDhhmm) or header (the

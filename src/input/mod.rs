@@ -309,6 +309,8 @@ pub fn detect_compression(head: &[u8]) -> Compression {
 
 /// A text line and the offset it starts at.
 pub type Line<'l> = (u64, Cow<'l, str>);
+/// A line as bytes and the offset it starts at.
+pub type ByteLine<'a> = (u64, &'a [u8]);
 
 /// A view of the input bytes: the whole mapped file, or a bounded sliding
 /// buffer over a stream. Offsets are absolute from the start of the (decompressed)
@@ -415,6 +417,21 @@ impl<'a> Window<'a> {
     /// Valid UTF-8 is borrowed; other bytes become U+FFFD (the callers report
     /// such a line as not UTF-8).
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>, (u64, String)> {
+        Ok(self.next_line_bytes()?.map(|(off, line)| {
+            (
+                off,
+                match std::str::from_utf8(line) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => Cow::Owned(String::from_utf8_lossy(line).into_owned()),
+                },
+            )
+        }))
+    }
+
+    /// [`Window::next_line`] as bytes, not checked for UTF-8 (record lines
+    /// of flow exports are checked in the pass that splits them, see
+    /// [`Fields::split`]).
+    pub fn next_line_bytes(&mut self) -> Result<Option<ByteLine<'_>>, (u64, String)> {
         const MAX_LINE: usize = 1 << 16;
         let off = self.offset();
         if !matches!(self, Window::Slice { .. }) {
@@ -434,14 +451,7 @@ impl<'a> Window<'a> {
         while len > 0 && line[len - 1] == b'\r' {
             len -= 1;
         }
-        let line = &line[..len];
-        Ok(Some((
-            off,
-            match std::str::from_utf8(line) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => Cow::Owned(String::from_utf8_lossy(line).into_owned()),
-            },
-        )))
+        Ok(Some((off, &line[..len])))
     }
 
     /// The `n` bytes just consumed (still in the buffer until the next `ensure`).
@@ -462,10 +472,12 @@ impl<'a> Window<'a> {
 }
 
 /// Whether a line is empty or white space only (`str::trim`'s judgement;
-/// a line starting with a visible ASCII character is decided at once).
+/// a line starting with a visible ASCII character is decided at once, one
+/// that is not UTF-8 is not blank).
 #[inline]
-pub(crate) fn blank(line: &str) -> bool {
-    !line.as_bytes().first().is_some_and(u8::is_ascii_graphic) && line.trim().is_empty()
+pub(crate) fn blank(line: &[u8]) -> bool {
+    !line.first().is_some_and(u8::is_ascii_graphic)
+        && std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty())
 }
 
 /// Where the `sep`-separated fields of a line end: `split` records the index
@@ -482,17 +494,20 @@ pub(crate) struct Fields {
 
 impl Fields {
     /// Splits `line` at every `sep`; `len()` is then the number of fields.
+    /// Returns whether every byte is ASCII (found in the same pass; a line
+    /// that is not may still be UTF-8, for the caller to check).
     #[inline]
-    pub(crate) fn split(&mut self, line: &str, sep: u8) {
-        let b = line.as_bytes();
+    pub(crate) fn split(&mut self, line: &[u8], sep: u8) -> bool {
+        let b = line;
         // Every separator and the end fit: the loops below index without a
         // capacity check, and a line is at most 64 KiB (`next_line`).
         if self.ends.len() <= b.len() {
             self.ends.resize(b.len() + 1, 0);
         }
-        let n = split_ends(b, sep, &mut self.ends);
+        let (n, ascii) = split_ends(b, sep, &mut self.ends);
         self.ends[n] = b.len() as u32;
         self.n = n + 1;
+        ascii
     }
 
     #[inline]
@@ -502,7 +517,7 @@ impl Fields {
 
     /// Field `k` of the line last split (`None` past the last field).
     #[inline]
-    pub(crate) fn get<'l>(&self, line: &'l str, k: usize) -> Option<&'l str> {
+    pub(crate) fn get<'l>(&self, line: &'l [u8], k: usize) -> Option<&'l [u8]> {
         if k >= self.n {
             return None;
         }
@@ -516,11 +531,11 @@ impl Fields {
 }
 
 /// Writes the index of each `sep` in `b` to `ends` (at least `b.len()` long)
-/// and returns how many there are.
+/// and returns how many there are, and whether every byte is ASCII.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[allow(unsafe_code)]
-fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> (usize, bool) {
     // SAFETY: SSE2 is part of the x86-64 baseline: every x86-64 processor has
     // it, so the target-feature function can always be called.
     unsafe { sse2::split_ends(b, sep, ends) }
@@ -528,7 +543,7 @@ fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> (usize, bool) {
     split_ends_swar(b, sep, ends)
 }
 
@@ -538,19 +553,23 @@ mod sse2 {
         __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8,
     };
 
-    /// The positions of bytes equal to `sep` in 16 bytes, as bits.
+    /// The positions of bytes equal to `sep` in 16 bytes, as bits; and
+    /// those of bytes with the high bit set (not ASCII).
     #[target_feature(enable = "sse2")]
     #[inline]
-    fn mask(c: &[u8; 16], sep: __m128i) -> u32 {
+    fn mask(c: &[u8; 16], sep: __m128i) -> (u32, u32) {
         let (lo, hi) = c.split_at(8);
         let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
         let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
         let v = _mm_set_epi64x(hi as i64, lo as i64);
-        _mm_movemask_epi8(_mm_cmpeq_epi8(v, sep)) as u32
+        (
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, sep)) as u32,
+            _mm_movemask_epi8(v) as u32,
+        )
     }
 
     #[target_feature(enable = "sse2")]
-    pub(super) fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+    pub(super) fn split_ends(b: &[u8], sep: u8, ends: &mut [u32]) -> (usize, bool) {
         let s = _mm_set1_epi8(sep as i8);
         let mut n = 0;
         let mut emit = |mut m: u32, at: usize| {
@@ -562,34 +581,40 @@ mod sse2 {
         };
         let mut chunks = b.chunks_exact(32);
         let mut at = 0;
-        for c in chunks.by_ref() {
+        let mut high = 0;
+        let mut both = |c: &[u8]| {
             let (lo, hi) = c.split_at(16);
-            let m = mask(lo.try_into().unwrap_or(&[0; 16]), s)
-                | mask(hi.try_into().unwrap_or(&[0; 16]), s) << 16;
-            emit(m, at);
+            let (m0, h0) = mask(lo.try_into().unwrap_or(&[0; 16]), s);
+            let (m1, h1) = mask(hi.try_into().unwrap_or(&[0; 16]), s);
+            high |= h0 | h1;
+            m0 | m1 << 16
+        };
+        for c in chunks.by_ref() {
+            emit(both(c), at);
             at += 32;
         }
-        // The rest, padded with bytes that are not the separator.
+        // The rest, padded with ASCII bytes that are not the separator.
         let rest = chunks.remainder();
-        let mut pad = [!sep; 32];
+        let mut pad = [if sep == b'x' { b'y' } else { b'x' }; 32];
         pad[..rest.len()].copy_from_slice(rest);
-        let (lo, hi) = pad.split_at(16);
-        let m = mask(lo.try_into().unwrap_or(&[0; 16]), s)
-            | mask(hi.try_into().unwrap_or(&[0; 16]), s) << 16;
-        emit(m, at);
-        n
+        emit(both(&pad), at);
+        (n, high == 0)
     }
 }
 
 /// `split_ends` eight bytes at a time in a word (SWAR), for targets without
 /// SSE2; also tested on x86-64.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn split_ends_swar(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
+fn split_ends_swar(b: &[u8], sep: u8, ends: &mut [u32]) -> (usize, bool) {
     let rep = u64::from_ne_bytes([sep; 8]);
     let mut n = 0;
     let mut chunks = b.chunks_exact(8);
     let mut i = 0;
+    let mut high = 0;
     for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        high |= u64::from_ne_bytes(w);
         let mut m = sep_mask(c, rep);
         while m != 0 {
             ends[n] = (i + (m.trailing_zeros() / 8) as usize) as u32;
@@ -599,12 +624,13 @@ fn split_ends_swar(b: &[u8], sep: u8, ends: &mut [u32]) -> usize {
         i += 8;
     }
     for (k, &c) in chunks.remainder().iter().enumerate() {
+        high |= u64::from(c);
         if c == sep {
             ends[n] = (i + k) as u32;
             n += 1;
         }
     }
-    n
+    (n, high & 0x8080_8080_8080_8080 == 0)
 }
 
 /// The high bit of each byte of `c` that equals the byte repeated in `rep`
@@ -1054,23 +1080,30 @@ mod split_tests {
     #[test]
     fn fields_equal_str_split() {
         let mut f = Fields::default();
-        let mut ends = vec![0u32; 1000];
+        let mut ends = vec![0u32; 1001];
         let mut seed = 7u64;
-        for len in (0..200).chain([511, 512, 513, 999]) {
+        for len in (0..200).chain([511, 512, 513, 999, 1000]) {
+            // Odd lengths may hold characters beyond ASCII, even ones not.
+            let kinds = if len % 2 == 0 { 6 } else { 8 };
             let line: String = (0..len)
                 .map(|_| {
                     seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    [',', '\t', 'a', '1', '.', ' ', '\u{e9}', '\u{2c2c}'][(seed >> 33) as usize % 8]
+                    [',', '\t', 'a', '1', '.', ' ', '\u{e9}', '\u{2c2c}']
+                        [(seed >> 33) as usize % kinds]
                 })
                 .collect();
             for sep in [b',', b'\t'] {
-                f.split(&line, sep);
-                let got: Vec<&str> = (0..f.len()).map(|k| f.get(&line, k).unwrap()).collect();
+                let ascii = f.split(line.as_bytes(), sep);
+                assert_eq!(ascii, line.is_ascii(), "{line:?}");
+                let got: Vec<&str> = (0..f.len())
+                    .map(|k| std::str::from_utf8(f.get(line.as_bytes(), k).unwrap()).unwrap())
+                    .collect();
                 let want: Vec<&str> = line.split(sep as char).collect();
                 assert_eq!(got, want, "{line:?}");
-                assert_eq!(f.get(&line, f.len()), None);
+                assert_eq!(f.get(line.as_bytes(), f.len()), None);
                 // The portable version finds the same separators.
-                let n = super::split_ends_swar(line.as_bytes(), sep, &mut ends);
+                let (n, swar_ascii) = super::split_ends_swar(line.as_bytes(), sep, &mut ends);
+                assert_eq!(swar_ascii, ascii);
                 assert_eq!(n + 1, f.len());
                 assert_eq!(ends[..n], f.ends[..n]);
             }
