@@ -219,7 +219,10 @@ impl Cells<'_> {
         let n = self.room(n, 50);
         let m = self.num(n, first);
         if first == last {
-            self.a.copy_within(n..n + 24, m);
+            // Through a copy of fixed size (`copy_within` is a call).
+            let mut t = [0u8; 24];
+            t.copy_from_slice(&self.a[n..n + 24]);
+            self.a[m..m + 24].copy_from_slice(&t);
             m + (m - n)
         } else {
             self.num(m, last)
@@ -272,10 +275,14 @@ impl Cells<'_> {
         }
     }
 
-    /// The row's end: its last separator becomes the line end.
+    /// The row's end: its last separator becomes the line end. The whole
+    /// array is appended and the bytes past the row cut off again: a copy of
+    /// fixed size is a few moves, one of the row's size a call.
     fn end(self, n: usize) {
         self.a[n - 1] = b'\n';
-        self.out.extend_from_slice(&self.a[..n]);
+        let len = self.out.len();
+        self.out.extend_from_slice(&self.a[..]);
+        self.out.truncate(len + n);
     }
 }
 
