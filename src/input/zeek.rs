@@ -229,6 +229,9 @@ fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
     while data.get(start) == Some(&b'#') {
         start += memchr::memchr(b'\n', &data[start..])? + 1;
     }
+    if start == 0 {
+        return None;
+    }
     // Searched in parallel (a pass over the whole file before the pieces
     // start): each part from its first byte to one past its end, so a line
     // end at a part's last byte is seen.
@@ -240,10 +243,14 @@ fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
         .par_iter()
         .all(|&a| {
             let b = (a + PART + 1).min(data.len());
-            memchr::memmem::find_iter(&data[a..b], b"\n#")
-                .all(|p| data[a + p + 1..].starts_with(b"#close"))
+            // A '#' is rare in record lines: looking for it alone is faster
+            // than for the pair; then whether a line starts with it.
+            memchr::memchr_iter(b'#', &data[a..b]).all(|p| {
+                let q = a + p;
+                data[q - 1] != b'\n' || data[q..].starts_with(b"#close")
+            })
         });
-    (start > 0 && later_headers_ok).then_some(start)
+    later_headers_ok.then_some(start)
 }
 
 /// Reads lines until the window ends; header lines update `h`.
