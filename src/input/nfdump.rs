@@ -5,7 +5,8 @@
 
 use super::{InputSummary, PacketSink, Window, blank};
 use crate::model::{
-    DateCache, Endpoint, FlowRecord, parse_proto_bytes, parse_u64_bytes, parse_utc_datetime_in,
+    DateCache, Endpoint, FlowRecord, IpCache, parse_proto_bytes, parse_u64_bytes,
+    parse_utc_datetime_in,
 };
 
 /// Whether the window starts with an nfdump CSV header.
@@ -82,6 +83,7 @@ fn lines<S: PacketSink + Send + ?Sized>(
     let Columns { ncols, idx } = *cols;
     let mut fields = super::Fields::default();
     let mut days = DateCache::default();
+    let mut ips = IpCache::default();
     // The exporter repeats line after line: read again only when it changes.
     let mut last_exporter: (Vec<u8>, Option<std::net::IpAddr>) = (Vec::new(), None);
     let stream = w.is_stream();
@@ -122,8 +124,8 @@ fn lines<S: PacketSink + Send + ?Sized>(
             let end = get(1)
                 .and_then(|t| parse_utc_datetime_in(t, &mut days))
                 .unwrap_or(start);
-            let sa = crate::model::parse_ip_bytes(get(2)?)?;
-            let da = crate::model::parse_ip_bytes(get(3)?)?;
+            let sa = ips.parse(get(2)?)?;
+            let da = ips.parse(get(3)?)?;
             let port = |v: &[u8]| parse_u64_bytes(v).and_then(|p| u16::try_from(p).ok());
             let sp = port(get(4)?).unwrap_or(0);
             let dp = port(get(5)?).unwrap_or(0);

@@ -128,13 +128,17 @@ impl<'de> serde::Deserialize<'de> for JsonLine<'de> {
 /// A record from one line's values in the order of `KEYS` (`None`: unset or
 /// absent), from a TSV or a JSON line; `None` when time or addresses are
 /// missing. Times are read exactly (no float rounding: Zeek writes µs).
-fn record(v: &[Option<&[u8]>; 14], line: u64) -> Option<FlowRecord> {
+fn record(
+    v: &[Option<&[u8]>; 14],
+    line: u64,
+    ips: &mut crate::model::IpCache,
+) -> Option<FlowRecord> {
     let num = |i: usize| v[i].and_then(count);
     let secs = crate::model::parse_time_bytes;
     let start = secs(v[0]?)?;
     let dur = v[1].and_then(secs).unwrap_or(0);
-    let sa = crate::model::parse_ip_bytes(v[2]?)?;
-    let da = crate::model::parse_ip_bytes(v[3]?)?;
+    let sa = ips.parse(v[2]?)?;
+    let da = ips.parse(v[3]?)?;
     Some(FlowRecord {
         start,
         end: start + dur.max(0),
@@ -264,6 +268,7 @@ fn lines<S: PacketSink + Send + ?Sized>(
 ) -> Result<(), (u64, String)> {
     let Header { fields, idx, unset } = h;
     let mut split = super::Fields::default();
+    let mut ips = crate::model::IpCache::default();
     let stream = w.is_stream();
     while let Some((off, line)) = w.next_line_bytes()? {
         *line_no += 1;
@@ -309,7 +314,7 @@ fn lines<S: PacketSink + Send + ?Sized>(
                     .and_then(|i| split.get(line, i))
                     .filter(|v| !is(v, unset.as_bytes()) && !is(v, b"(empty)"));
             }
-            record(&vals, line_no)
+            record(&vals, line_no, &mut ips)
         } else {
             let Ok(text) = std::str::from_utf8(line) else {
                 sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
@@ -324,7 +329,7 @@ fn lines<S: PacketSink + Send + ?Sized>(
                 for (o, v) in vals.iter_mut().zip(&v) {
                     *o = v.as_deref().map(str::as_bytes);
                 }
-                record(&vals, line_no)
+                record(&vals, line_no, &mut ips)
             } else {
                 let rest = &text[1..];
                 if let Some(f) = rest.strip_prefix("fields\t") {
