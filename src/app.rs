@@ -590,8 +590,11 @@ fn stream_input<C: Consume>(
                 flows.retain(|f| !skip(f));
             }
             if inline && std::thread::current().id() != reader {
+                // (Rare: a reader that streamed batches itself before its
+                // pieces began. The consumer may wait for the input's turn,
+                // so this waits without spinning.)
                 while taken.load(Ordering::Acquire) < sent {
-                    std::thread::yield_now();
+                    std::thread::sleep(std::time::Duration::from_micros(100));
                 }
                 consume(&slots[0], flows);
                 return;

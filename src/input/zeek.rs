@@ -237,8 +237,8 @@ fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
         return None;
     }
     // Searched in parallel (a pass over the whole file before the pieces
-    // start): each part from its first byte to one past its end, so a line
-    // end at a part's last byte is seen.
+    // start), part by part; the byte before a '#' is read from the whole
+    // file, so a line end at a part's last byte is seen.
     use rayon::prelude::*;
     const PART: usize = 4 << 20;
     let later_headers_ok = (start..data.len())
@@ -246,7 +246,7 @@ fn parallel_start(w: &Window<'_>, json: bool) -> Option<usize> {
         .collect::<Vec<_>>()
         .par_iter()
         .all(|&a| {
-            let b = (a + PART + 1).min(data.len());
+            let b = (a + PART).min(data.len());
             // A '#' is rare in record lines: looking for it alone is faster
             // than for the pair; then whether a line starts with it.
             memchr::memchr_iter(b'#', &data[a..b]).all(|p| {
