@@ -38,6 +38,19 @@ type StreamFn<'a> = &'a mut (dyn FnMut(&mut Vec<Flow>) + Send);
 /// Record flows gathered before they are handed on.
 const STREAM_BATCH: usize = 4096;
 
+/// Makes, for one thread reading pieces of a text export, what turns a
+/// record into its flow (with the table's maker) and writes the flow's row.
+type RowsFactory =
+    std::sync::Arc<dyn Fn(crate::flow::RecordMaker) -> input::RecordOutput + Send + Sync>;
+
+/// Rows made where the records of a text export are read (its parallel
+/// pieces, each on a pool thread): what makes a thread's row writer, and
+/// where the pieces' rows go, in file order.
+struct PieceRows<'s> {
+    make: RowsFactory,
+    out: &'s mut (dyn FnMut(&mut Vec<u8>) + Send),
+}
+
 struct Sink<'a> {
     table: FlowTable,
     /// Packets inside the baseline window go here instead.
@@ -49,6 +62,10 @@ struct Sink<'a> {
     /// Takes the flows made from export records of the baseline window as
     /// they are made (else the baseline table keeps them to the input's end).
     base_stream: Option<StreamFn<'a>>,
+    /// Rows made in the pieces of a text export read in parallel, and what
+    /// makes them there (no window: every record is the main table's).
+    rows: Option<PieceRows<'a>>,
+    piece_out: Option<input::PieceOutput>,
 }
 
 impl Sink<'_> {
@@ -76,6 +93,17 @@ impl PacketSink for Sink<'_> {
             self.record(r);
         }
         self.hand_on(STREAM_BATCH);
+    }
+
+    fn piece_output(&self) -> Option<input::PieceOutput> {
+        self.piece_out.clone()
+    }
+
+    fn piece_done(&mut self, out: &mut Vec<u8>, s: &input::RecordStats) {
+        self.table.add_records(s.count, s.span, s.max_sampling);
+        if let Some(r) = self.rows.as_mut() {
+            (r.out)(out);
+        }
     }
 
     fn record(&mut self, r: crate::model::FlowRecord) {
@@ -132,12 +160,14 @@ fn parse_all(
     cfg.inputs
         .par_iter()
         .enumerate()
-        .map(|(i, path)| parse_one(i, path, cfg, window, baseline, inc, None, None))
+        .map(|(i, path)| parse_one(i, path, cfg, window, baseline, inc, None, None, None))
         .collect()
 }
 
 /// Reads one input into its own flow table. With `stream`, flows made from
 /// export records are handed to it as they are made (the rest at the end).
+/// With `rows` (and no window), a text export read in parallel pieces has
+/// its records' rows made in the pieces instead, handed to `rows.out`.
 #[allow(clippy::too_many_arguments)]
 fn parse_one<'s>(
     i: usize,
@@ -148,20 +178,32 @@ fn parse_one<'s>(
     inc: &(dyn Fn(u64) + Sync),
     stream: Option<StreamFn<'s>>,
     base_stream: Option<StreamFn<'s>>,
+    rows: Option<PieceRows<'s>>,
 ) -> Parsed {
     let table = || {
         let mut t = FlowTable::new(i);
         t.set_export_options(&cfg.export_ports, cfg.sampling);
         t
     };
+    let main = table();
+    let piece_out = rows
+        .as_ref()
+        .filter(|_| window.is_none() && baseline.is_none())
+        .map(|r| {
+            let make = r.make.clone();
+            let maker = main.record_maker();
+            std::sync::Arc::new(move || make(maker)) as input::PieceOutput
+        });
     let mut sink = Sink {
-        table: table(),
+        table: main,
         baseline: baseline.map(|w| (table(), w)),
         weirds: Weirds::default(),
         window,
         outside: 0,
         stream,
         base_stream,
+        rows,
+        piece_out,
     };
     // Archive files whose name or header shows they lie wholly outside
     // the window are not read, and listed as skipped.
@@ -533,6 +575,7 @@ fn stream_input<C: Consume>(
     consumers: Vec<C>,
     mut skip: Option<&mut (dyn FnMut(&Flow) -> bool + Send)>,
     base: Option<&mut (dyn FnMut(&Flow) + Send)>,
+    rows: Option<RowsFactory>,
 ) -> (Parsed, Vec<C>) {
     let path = &cfg.inputs[i];
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
@@ -582,20 +625,52 @@ fn stream_input<C: Consume>(
             .collect();
         drop(back_tx);
         let batch_tx = tx.clone();
+        // Rows made in the pieces of a text export (the consumer's rows,
+        // made by the reading threads) go to its buffer in file order.
+        let piece_rows = rows.is_some() && inline && skip.is_none();
         let skip_ref = &mut skip;
-        let mut sent = 0;
+        let sent = &AtomicUsize::new(0);
         let slots = &slots;
+        // Batches sent before from the reading thread are consumed first.
+        // (Rare: a reader that streamed batches itself before its pieces
+        // began. The consumer may wait for the input's turn, so this waits
+        // without spinning.)
+        let wait_sent = move || {
+            while taken.load(Ordering::Acquire) < sent.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        };
+        // A piece's rows are written as they are when it is the input's
+        // turn and nothing waits before them (no copy), else kept.
+        let mut rows_out = move |bytes: &mut Vec<u8>| {
+            wait_sent();
+            let mut g = slots[0].lock().unwrap_or_else(PoisonError::into_inner);
+            let buf = &mut g.1;
+            if let Some(o) = ordered {
+                if buf.is_empty() {
+                    o.offer(i, bytes);
+                    if !bytes.is_empty() {
+                        std::mem::swap(buf, bytes);
+                    }
+                } else {
+                    buf.extend_from_slice(bytes);
+                    bytes.clear();
+                    if buf.len() >= 1 << 20 {
+                        o.offer(i, buf);
+                    }
+                }
+            }
+        };
+        let rows = rows.filter(|_| piece_rows).map(|make| PieceRows {
+            make,
+            out: &mut rows_out,
+        });
         let mut stream = move |flows: &mut Vec<Flow>| {
             if let Some(skip) = skip_ref.as_mut() {
                 flows.retain(|f| !skip(f));
             }
             if inline && std::thread::current().id() != reader {
-                // (Rare: a reader that streamed batches itself before its
-                // pieces began. The consumer may wait for the input's turn,
-                // so this waits without spinning.)
-                while taken.load(Ordering::Acquire) < sent {
-                    std::thread::sleep(std::time::Duration::from_micros(100));
-                }
+                wait_sent();
                 consume(&slots[0], flows);
                 return;
             }
@@ -603,7 +678,7 @@ fn stream_input<C: Consume>(
                 .try_recv()
                 .unwrap_or_else(|_| Vec::with_capacity(STREAM_BATCH));
             if batch_tx.send(std::mem::replace(flows, empty)).is_ok() {
-                sent += 1;
+                sent.fetch_add(1, Ordering::Relaxed);
             }
         };
         // Flows of the baseline window go to `base` on this thread.
@@ -624,6 +699,7 @@ fn stream_input<C: Consume>(
             base_stream
                 .as_mut()
                 .map(|b| b as &mut (dyn FnMut(&mut Vec<Flow>) + Send)),
+            rows,
         );
         drop(stream);
         // What is left: the flows of a capture (sorted by start).
@@ -701,6 +777,27 @@ pub fn run_flows(
                     let row = |f: &Flow, buf: &mut Vec<u8>| {
                         w.row(&flow_row(f, &file, netscope), buf);
                     };
+                    // The same rows, made by the threads reading the pieces
+                    // of a text export (each with a writer of its own).
+                    let make: RowsFactory = {
+                        let file = std::sync::Arc::new(file.clone());
+                        let netscope = std::sync::Arc::new(netscope.clone());
+                        std::sync::Arc::new(move |maker: crate::flow::RecordMaker| {
+                            let mut w = flows_out::RowWriter::new(format);
+                            let (file, netscope) = (file.clone(), netscope.clone());
+                            Box::new(
+                                move |rec, buf: &mut Vec<u8>, stats: &mut input::RecordStats| {
+                                    let f = maker.flow(rec);
+                                    stats.add(
+                                        f.first_ts,
+                                        f.last_ts,
+                                        f.export.map_or(1, |x| x.sampling),
+                                    );
+                                    w.row(&flow_row(&f, &file, &netscope), buf);
+                                },
+                            )
+                        })
+                    };
                     let (parsed, _) = stream_input(
                         i,
                         cfg,
@@ -711,6 +808,7 @@ pub fn run_flows(
                         vec![row],
                         None,
                         None,
+                        Some(make),
                     );
                     results.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(parsed);
                 }
@@ -952,6 +1050,7 @@ fn read_each<S: Send>(
                 inc,
                 Some(&mut stream),
                 Some(&mut base_stream),
+                None,
             );
             // A capture's flows, made at its end.
             hand(&mut std::mem::take(&mut parsed.1.flows), false);
@@ -1149,6 +1248,7 @@ fn gather_with<'a>(
                                         &mut skip as &mut (dyn FnMut(&Flow) -> bool + Send)
                                     }),
                                     Some(&mut base),
+                                    None,
                                 );
                                 // The input's late flows (below) go on with its filter.
                                 filters.lock().unwrap_or_else(PoisonError::into_inner)[i] = filter;

@@ -290,21 +290,38 @@ impl FlowTable {
 
     /// A flow record from an export (nfdump CSV, or decoded from NetFlow/IPFIX).
     /// An export record becomes its flow at once: the record itself is not kept.
-    pub fn record(&mut self, mut r: FlowRecord) {
-        if r.sampling <= 1 {
-            r.sampling = self.default_sampling;
-        }
-        self.record_count += 1;
-        self.max_sampling = self.max_sampling.max(r.sampling);
-        self.records_span = Some(
-            self.records_span
-                .map_or((r.start, r.end), |(a, b)| (a.min(r.start), b.max(r.end))),
-        );
+    pub fn record(&mut self, r: FlowRecord) {
+        let f = make_record_flow(r, self.default_sampling, self.input);
+        let sampling = f.export.map_or(1, |x| x.sampling);
+        self.add_records(1, Some((f.first_ts, f.last_ts)), sampling);
         if self.record_flows.len() == RECORD_BLOCK {
             let full = std::mem::replace(&mut self.record_flows, Vec::with_capacity(RECORD_BLOCK));
             self.record_blocks.push(full);
         }
-        self.record_flows.push(record_to_flow(r, self.input));
+        self.record_flows.push(f);
+    }
+
+    /// What turns a record into its flow as [`FlowTable::record`] does, for
+    /// flows made elsewhere (rows made where the records are read); their
+    /// records are then counted with [`FlowTable::add_records`].
+    pub fn record_maker(&self) -> RecordMaker {
+        RecordMaker {
+            default_sampling: self.default_sampling,
+            input: self.input,
+        }
+    }
+
+    /// Counts `count` records made into flows elsewhere: their earliest
+    /// start and latest end, and their largest sampling interval.
+    pub fn add_records(&mut self, count: u64, span: Option<(Ts, Ts)>, max_sampling: u32) {
+        self.record_count += count;
+        self.max_sampling = self.max_sampling.max(max_sampling);
+        if let Some((s, e)) = span {
+            self.records_span = Some(
+                self.records_span
+                    .map_or((s, e), |(a, b)| (a.min(s), b.max(e))),
+            );
+        }
     }
 
     /// Flows made from export records so far (`flows` takes them as they come).
@@ -816,6 +833,30 @@ impl FlowTable {
 pub fn records_to_flows(mut recs: Vec<FlowRecord>, input: usize) -> Vec<Flow> {
     recs.sort_by_key(|a| (a.start, a.record, a.src, a.dst));
     recs.into_iter().map(|r| record_to_flow(r, input)).collect()
+}
+
+/// Turns records into flows as a table does ([`FlowTable::record_maker`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RecordMaker {
+    default_sampling: u32,
+    input: usize,
+}
+
+impl RecordMaker {
+    #[inline(always)]
+    pub fn flow(&self, r: FlowRecord) -> Flow {
+        make_record_flow(r, self.default_sampling, self.input)
+    }
+}
+
+/// A record's flow, records that announce no sampling taking the table's
+/// default (`--sampling`).
+#[inline(always)]
+fn make_record_flow(mut r: FlowRecord, default_sampling: u32, input: usize) -> Flow {
+    if r.sampling <= 1 {
+        r.sampling = default_sampling;
+    }
+    record_to_flow(r, input)
 }
 
 /// One export record as a flow (see `records_to_flows`). Inlined: the flow

@@ -52,6 +52,44 @@ pub trait PacketSink {
     fn record(&mut self, _r: crate::model::FlowRecord) {}
     /// One NetFlow/IPFIX message from an export file (no capture framing).
     fn export(&mut self, _payload: &[u8], _origin: crate::model::Origin) {}
+    /// Whether this sink wants the output of each record made where the
+    /// record is read (the parallel pieces of a text export), and by what:
+    /// each thread reading pieces makes itself one with the factory.
+    fn piece_output(&self) -> Option<PieceOutput> {
+        None
+    }
+    /// What a piece's records made, in file order (instead of the records).
+    fn piece_done(&mut self, _out: &mut Vec<u8>, _stats: &RecordStats) {}
+}
+
+/// Makes one record's output (its row) into the buffer, adding it to the
+/// statistics; its line number is already absolute.
+pub type RecordOutput =
+    Box<dyn FnMut(crate::model::FlowRecord, &mut Vec<u8>, &mut RecordStats) + Send>;
+
+/// Makes a [`RecordOutput`] for a thread reading pieces.
+pub type PieceOutput = std::sync::Arc<dyn Fn() -> RecordOutput + Send + Sync>;
+
+/// What the flow stage keeps of records whose outputs were made in pieces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordStats {
+    pub count: u64,
+    /// Earliest start and latest end.
+    pub span: Option<(crate::model::Ts, crate::model::Ts)>,
+    pub max_sampling: u32,
+}
+
+impl RecordStats {
+    /// One record more, from `start` to `end`, sampled 1 in `sampling`.
+    #[inline]
+    pub fn add(&mut self, start: crate::model::Ts, end: crate::model::Ts, sampling: u32) {
+        self.count += 1;
+        self.span = Some(
+            self.span
+                .map_or((start, end), |(a, b)| (a.min(start), b.max(end))),
+        );
+        self.max_sampling = self.max_sampling.max(sampling);
+    }
 }
 
 /// What could not be read, and where.
@@ -663,10 +701,13 @@ pub(crate) fn parallel_worthwhile(w: &Window<'_>) -> bool {
         && rayon::current_num_threads() > 1
 }
 
-/// The records of one piece, before they get their line numbers.
+/// The records of one piece, before they get their line numbers (or, with a
+/// piece output, what they made).
 struct Piece {
     start: usize,
     records: Vec<crate::model::FlowRecord>,
+    out: Vec<u8>,
+    stats: RecordStats,
     sum: InputSummary,
     lines: u64,
     stop: bool,
@@ -674,13 +715,26 @@ struct Piece {
 }
 
 /// The records of one piece (a concrete sink: the parsers are generic over
-/// theirs, so a record is written straight into the vector).
-pub(crate) struct Collect(Vec<crate::model::FlowRecord>);
+/// theirs, so a record is written straight into the vector), or their
+/// output made at once, each record numbered from `base`.
+pub(crate) struct Collect {
+    records: Vec<crate::model::FlowRecord>,
+    output: Option<(RecordOutput, u64)>,
+    out: Vec<u8>,
+    stats: RecordStats,
+}
 
 impl PacketSink for Collect {
     fn packet(&mut self, _p: &RawPacket<'_>) {}
-    fn record(&mut self, r: crate::model::FlowRecord) {
-        self.0.push(r);
+    #[inline]
+    fn record(&mut self, mut r: crate::model::FlowRecord) {
+        match &mut self.output {
+            Some((make, base)) => {
+                r.record += *base;
+                make(r, &mut self.out, &mut self.stats);
+            }
+            None => self.records.push(r),
+        }
     }
 }
 
@@ -726,21 +780,58 @@ pub(crate) fn parallel_lines(
         a = b;
     }
     *pos = all.len();
-    // Record vectors of pieces already fed, kept for the next pieces (fresh
-    // ones of megabytes each were new pages the kernel had to clear).
+    // With a piece output each record's output is made in its piece, where
+    // it was read (the thread handing the pieces on in order only passes on
+    // what they made): each piece then needs the number of its first line,
+    // counted beforehand (a line end search, a small part of the parse).
+    let output = sink.piece_output();
+    let bases: Vec<u64> = if output.is_some() {
+        let ends: Vec<u64> = bounds
+            .par_iter()
+            .map(|r| memchr::memchr_iter(b'\n', &all[r.clone()]).count() as u64)
+            .collect();
+        ends.iter()
+            .scan(first_line, |b, n| {
+                let here = *b;
+                *b += n;
+                Some(here)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Record and output vectors of pieces already fed, kept for the next
+    // pieces (fresh ones of megabytes each were new pages the kernel had to
+    // clear).
     let spare: Mutex<Vec<Vec<crate::model::FlowRecord>>> = Mutex::new(Vec::new());
-    let run = |r: &std::ops::Range<usize>| {
+    let spare_out: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let run = |(k, r): (usize, &std::ops::Range<usize>)| {
         let mut pw = Window::slice(&all[r.clone()]);
+        let mut psink = Collect {
+            records: Vec::new(),
+            output: output.as_ref().map(|make| (make(), bases[k])),
+            out: Vec::new(),
+            stats: RecordStats::default(),
+        };
         // Room for a record per 96 bytes (conn.log lines are about 128,
-        // nfdump CSV lines 350): growing the vector by doubling copied each
-        // piece's records twice over. Untouched room costs no memory.
-        let mut records = spare
-            .lock()
-            .ok()
-            .and_then(|mut v| v.pop())
-            .unwrap_or_default();
-        records.reserve(r.len() / 96);
-        let mut psink = Collect(records);
+        // nfdump CSV lines 350), or for its output: growing the vector by
+        // doubling copied each piece's records twice over. Untouched room
+        // costs no memory.
+        if psink.output.is_some() {
+            psink.out = spare_out
+                .lock()
+                .ok()
+                .and_then(|mut v| v.pop())
+                .unwrap_or_default();
+            psink.out.reserve(r.len() * 2);
+        } else {
+            psink.records = spare
+                .lock()
+                .ok()
+                .and_then(|mut v| v.pop())
+                .unwrap_or_default();
+            psink.records.reserve(r.len() / 96);
+        }
         let mut psum = InputSummary::default();
         let (lines, stop, err) = match f(&mut pw, 0, &mut psink, &mut psum) {
             Ok((lines, stop)) => (lines, stop, None),
@@ -748,7 +839,9 @@ pub(crate) fn parallel_lines(
         };
         Piece {
             start: r.start,
-            records: psink.0,
+            records: psink.records,
+            out: psink.out,
+            stats: psink.stats,
             sum: psum,
             lines,
             stop,
@@ -762,8 +855,17 @@ pub(crate) fn parallel_lines(
                 r.record += line_base;
                 sink.record(r);
             }
-            if let Ok(mut v) = spare.lock() {
+            if p.records.capacity() > 0
+                && let Ok(mut v) = spare.lock()
+            {
                 v.push(p.records);
+            }
+            if p.out.capacity() > 0 {
+                sink.piece_done(&mut p.out, &p.stats);
+                p.out.clear();
+                if let Ok(mut v) = spare_out.lock() {
+                    v.push(p.out);
+                }
             }
             sum.flow_records += p.sum.flow_records;
             sum.weirds.merge(&p.sum.weirds);
@@ -800,11 +902,15 @@ pub(crate) fn parallel_lines(
             }
             Ok(())
         });
-        for group in bounds.chunks(batch) {
+        for (g, group) in bounds.chunks(batch).enumerate() {
             if failed.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
             }
-            let mut parsed = group.par_iter().map(run).collect::<Vec<Piece>>();
+            let mut parsed = group
+                .par_iter()
+                .enumerate()
+                .map(|(k, r)| run((g * batch + k, r)))
+                .collect::<Vec<Piece>>();
             // A trailer or an error ends the file: later pieces are not records.
             let stop = parsed.iter().position(|p| p.stop);
             if let Some(k) = stop {
