@@ -559,11 +559,12 @@ impl<F: FnMut(&Flow, &mut Vec<u8>) + Send> Consume for F {
 /// consumer wrote is written when it is this input's turn. Returns what was
 /// parsed and the consumers (with what they gathered).
 ///
-/// An input read in parallel pieces hands its flows on from a thread of its
-/// own (see `input::parallel_lines`); an `ordered` consumer then takes them on
-/// that thread, where they were just made, instead of a third thread taking
-/// them over a channel (7-8 % less CPU on nfdump CSV and conn.log). Batches sent
-/// before are consumed first, so rows keep their order.
+/// With `rows` (`flows`: one `ordered` consumer writing rows, the same rows
+/// made by what `rows` makes), a text export read in parallel pieces has its
+/// rows made in the pieces, by the threads that read them (see
+/// `input::parallel_lines`): no thread then makes every flow and row in
+/// turn. Batches sent before over the channel are consumed first, so rows
+/// keep their order.
 #[allow(clippy::too_many_arguments)]
 fn stream_input<C: Consume>(
     i: usize,
@@ -580,8 +581,7 @@ fn stream_input<C: Consume>(
     let path = &cfg.inputs[i];
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Flow>>(8);
     let rx = Mutex::new(rx);
-    let inline = ordered.is_some() && consumers.len() == 1;
-    let reader = std::thread::current().id();
+    let one_ordered = ordered.is_some() && consumers.len() == 1;
     // Each consumer with its output buffer; batches it has taken.
     let slots: Vec<Mutex<(C, Vec<u8>)>> = consumers
         .into_iter()
@@ -627,14 +627,14 @@ fn stream_input<C: Consume>(
         let batch_tx = tx.clone();
         // Rows made in the pieces of a text export (the consumer's rows,
         // made by the reading threads) go to its buffer in file order.
-        let piece_rows = rows.is_some() && inline && skip.is_none();
+        let piece_rows = rows.is_some() && one_ordered && skip.is_none();
         let skip_ref = &mut skip;
         let sent = &AtomicUsize::new(0);
         let slots = &slots;
-        // Batches sent before from the reading thread are consumed first.
-        // (Rare: a reader that streamed batches itself before its pieces
-        // began. The consumer may wait for the input's turn, so this waits
-        // without spinning.)
+        // Batches sent before over the channel are consumed first. (Rare: a
+        // reader that streamed flows itself before its pieces began. The
+        // consumer may wait for the input's turn, so this waits without
+        // spinning.)
         let wait_sent = move || {
             while taken.load(Ordering::Acquire) < sent.load(Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_micros(100));
@@ -668,11 +668,6 @@ fn stream_input<C: Consume>(
         let mut stream = move |flows: &mut Vec<Flow>| {
             if let Some(skip) = skip_ref.as_mut() {
                 flows.retain(|f| !skip(f));
-            }
-            if inline && std::thread::current().id() != reader {
-                wait_sent();
-                consume(&slots[0], flows);
-                return;
             }
             let empty = back_rx
                 .try_recv()
