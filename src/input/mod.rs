@@ -531,12 +531,11 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
-    /// Splits `line` at every `sep`; `len()` is then the number of fields.
+    /// Splits the line `b` at every `sep`; `len()` is then the number of fields.
     /// Returns whether every byte is ASCII (found in the same pass; a line
     /// that is not may still be UTF-8, for the caller to check).
     #[inline]
-    pub(crate) fn split(&mut self, line: &[u8], sep: u8) -> bool {
-        let b = line;
+    pub(crate) fn split(&mut self, b: &[u8], sep: u8) -> bool {
         // Every separator and the end fit: the loops below index without a
         // capacity check, and a line is at most 64 KiB (`next_line`).
         if self.ends.len() <= b.len() {
