@@ -64,7 +64,7 @@ fn cells(r: &FlowRow<'_>, csv: bool, file_cell: &[u8], out: &mut Vec<u8>) {
     };
     let mut n = l.epoch(0, r.ts_ns);
     n = l.epoch(n, r.duration_ns);
-    n = l.short(n, r.proto.as_bytes());
+    n = l.text(n, r.proto.as_bytes());
     n = l.ip(n, r.orig.ip);
     n = l.num(n, u64::from(r.orig.port));
     n = l.ip(n, r.resp.ip);
@@ -80,7 +80,7 @@ fn cells(r: &FlowRow<'_>, csv: bool, file_cell: &[u8], out: &mut Vec<u8>) {
     n = l.text(n, if r.local_resp { b"T" } else { b"F" });
     n = l.num(n, r.orig_stats.payload_bytes);
     n = l.num(n, r.resp_stats.payload_bytes);
-    n = l.short(n, r.direction.as_str().as_bytes());
+    n = l.text(n, r.direction.as_str().as_bytes());
     n = match r.tunnel_parent {
         Some(u) => l.text(n, &u.bytes()),
         None => l.text(n, b"-"),
@@ -195,21 +195,6 @@ impl Cells<'_> {
         let n = self.put(n, v);
         self.a[n] = self.sep;
         n + 1
-    }
-
-    /// A text cell of at most 16 bytes (names from a fixed list), copied as
-    /// sixteen bytes from a padded copy: no call for a copy of varying length.
-    #[inline(always)]
-    fn short(&mut self, n: usize, s: &[u8]) -> usize {
-        if s.len() > 16 {
-            return self.text(n, s);
-        }
-        let n = self.room(n, 17);
-        let mut pad = [0u8; 16];
-        pad[..s.len()].copy_from_slice(s);
-        self.a[n..n + 16].copy_from_slice(&pad);
-        self.a[n + s.len()] = self.sep;
-        n + s.len() + 1
     }
 
     /// The first and last frame (or record line); a flow of one export
