@@ -99,8 +99,8 @@ impl PacketSink for Sink<'_> {
         self.piece_out.clone()
     }
 
-    fn piece_done(&mut self, out: &mut Vec<u8>, s: &input::RecordStats) {
-        self.table.add_records(s.count, s.span, s.max_sampling);
+    fn piece_done(&mut self, out: &mut Vec<u8>, tally: &crate::model::RecordTally) {
+        self.table.add_records(tally);
         if let Some(r) = self.rows.as_mut() {
             (r.out)(out);
         }
@@ -767,32 +767,30 @@ pub fn run_flows(
                         ordered.finish(i, &mut Vec::new());
                         continue;
                     }
-                    let file = cfg.inputs[i].display();
-                    let mut w = flows_out::RowWriter::new(format);
-                    let row = |f: &Flow, buf: &mut Vec<u8>| {
-                        w.row(&flow_row(f, &file, netscope), buf);
-                    };
-                    // The same rows, made by the threads reading the pieces
-                    // of a text export (each with a writer of its own).
-                    let make: RowsFactory = {
-                        let file = std::sync::Arc::new(file.clone());
+                    // A writer of rows: the consumer's, and one for each
+                    // thread reading pieces of a text export, which makes
+                    // the records' flows there too.
+                    let writer = {
+                        let file = std::sync::Arc::new(cfg.inputs[i].display());
                         let netscope = std::sync::Arc::new(netscope.clone());
-                        std::sync::Arc::new(move |maker: crate::flow::RecordMaker| {
+                        move || {
                             let mut w = flows_out::RowWriter::new(format);
                             let (file, netscope) = (file.clone(), netscope.clone());
-                            Box::new(
-                                move |rec, buf: &mut Vec<u8>, stats: &mut input::RecordStats| {
-                                    let f = maker.flow(rec);
-                                    stats.add(
-                                        f.first_ts,
-                                        f.last_ts,
-                                        f.export.map_or(1, |x| x.sampling),
-                                    );
-                                    w.row(&flow_row(&f, &file, &netscope), buf);
-                                },
-                            )
-                        })
+                            move |f: &Flow, buf: &mut Vec<u8>| {
+                                w.row(&flow_row(f, &file, &netscope), buf);
+                            }
+                        }
                     };
+                    let row = writer();
+                    let make: RowsFactory =
+                        std::sync::Arc::new(move |maker: crate::flow::RecordMaker| {
+                            let mut row = writer();
+                            Box::new(move |rec, buf: &mut Vec<u8>, tally: &mut _| {
+                                let f = maker.flow(rec);
+                                tally.add(&f);
+                                row(&f, buf);
+                            })
+                        });
                     let (parsed, _) = stream_input(
                         i,
                         cfg,

@@ -666,6 +666,47 @@ pub struct Flow {
     pub export: Option<ExportInfo>,
 }
 
+/// What is kept of export records made into flows: how many, their earliest
+/// start and latest end, and their largest sampling interval (1 = unsampled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordTally {
+    pub count: u64,
+    pub span: Option<(Ts, Ts)>,
+    pub max_sampling: u32,
+}
+
+impl Default for RecordTally {
+    fn default() -> Self {
+        RecordTally {
+            count: 0,
+            span: None,
+            max_sampling: 1,
+        }
+    }
+}
+
+impl RecordTally {
+    /// One record more: its flow.
+    #[inline]
+    pub fn add(&mut self, f: &Flow) {
+        self.merge(&RecordTally {
+            count: 1,
+            span: Some((f.first_ts, f.last_ts)),
+            max_sampling: f.export.map_or(1, |x| x.sampling),
+        });
+    }
+
+    /// The records of `o` as well.
+    #[inline]
+    pub fn merge(&mut self, o: &RecordTally) {
+        self.count += o.count;
+        self.max_sampling = self.max_sampling.max(o.max_sampling);
+        if let Some((s, e)) = o.span {
+            self.span = Some(self.span.map_or((s, e), |(a, b)| (a.min(s), b.max(e))));
+        }
+    }
+}
+
 /// Per-exporter figures before and after de-duplication.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExporterTotals {

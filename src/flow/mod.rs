@@ -25,7 +25,7 @@ use crate::model::{
     DirStats, DirectionReason, Endpoint, Flow, FlowKey, NS_PER_SEC, NameObservation, SourceSpan,
     TcpSummary, Ts, proto,
 };
-use crate::model::{ExportInfo, FlowRecord};
+use crate::model::{ExportInfo, FlowRecord, RecordTally};
 use features::{DnsAgg, IcmpStats, registered_domain};
 use foldhash::fast::FixedState;
 use std::collections::{BTreeMap, HashMap};
@@ -227,16 +227,14 @@ pub struct FlowTable {
     /// UDP ports whose datagrams are decoded as NetFlow/IPFIX exports.
     export_ports: Vec<u16>,
     default_sampling: u32,
-    /// Flows made from export records as they arrive (one per record), their
-    /// number, time span and largest sampling interval.
+    /// Flows made from export records as they arrive (one per record).
     record_flows: Vec<Flow>,
     /// Full blocks of `record_flows` (a vector that doubles would need up to
     /// twice the memory of millions of record flows; blocks are joined once,
     /// into a vector of the exact size).
     record_blocks: Vec<Vec<Flow>>,
-    record_count: u64,
-    records_span: Option<(Ts, Ts)>,
-    max_sampling: u32,
+    /// The records' number, time span and largest sampling interval.
+    tally: RecordTally,
     pub weirds: Weirds,
 }
 
@@ -281,9 +279,7 @@ impl FlowTable {
             default_sampling: 1,
             record_flows: Vec::new(),
             record_blocks: Vec::new(),
-            record_count: 0,
-            records_span: None,
-            max_sampling: 1,
+            tally: RecordTally::default(),
             weirds: Weirds::default(),
         }
     }
@@ -292,8 +288,7 @@ impl FlowTable {
     /// An export record becomes its flow at once: the record itself is not kept.
     pub fn record(&mut self, r: FlowRecord) {
         let f = make_record_flow(r, self.default_sampling, self.input);
-        let sampling = f.export.map_or(1, |x| x.sampling);
-        self.add_records(1, Some((f.first_ts, f.last_ts)), sampling);
+        self.tally.add(&f);
         if self.record_flows.len() == RECORD_BLOCK {
             let full = std::mem::replace(&mut self.record_flows, Vec::with_capacity(RECORD_BLOCK));
             self.record_blocks.push(full);
@@ -311,17 +306,9 @@ impl FlowTable {
         }
     }
 
-    /// Counts `count` records made into flows elsewhere: their earliest
-    /// start and latest end, and their largest sampling interval.
-    pub fn add_records(&mut self, count: u64, span: Option<(Ts, Ts)>, max_sampling: u32) {
-        self.record_count += count;
-        self.max_sampling = self.max_sampling.max(max_sampling);
-        if let Some((s, e)) = span {
-            self.records_span = Some(
-                self.records_span
-                    .map_or((s, e), |(a, b)| (a.min(s), b.max(e))),
-            );
-        }
+    /// Counts records made into flows elsewhere (tallied as they were made).
+    pub fn add_records(&mut self, t: &RecordTally) {
+        self.tally.merge(t);
     }
 
     /// Flows made from export records so far (`flows` takes them as they come).
@@ -792,9 +779,11 @@ impl FlowTable {
                 frame,
             })
             .collect();
-        let records = self.record_count;
-        let records_span = self.records_span;
-        let sampling = self.max_sampling;
+        let RecordTally {
+            count: records,
+            span: records_span,
+            max_sampling: sampling,
+        } = self.tally;
         let total = flows.len()
             + self.record_flows.len()
             + self.record_blocks.iter().map(Vec::len).sum::<usize>();

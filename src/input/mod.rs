@@ -17,6 +17,7 @@ pub mod vpc;
 pub mod zeek;
 
 use crate::diag::Weirds;
+use crate::model::RecordTally;
 use crate::model::Ts;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -58,39 +59,18 @@ pub trait PacketSink {
     fn piece_output(&self) -> Option<PieceOutput> {
         None
     }
-    /// What a piece's records made, in file order (instead of the records).
-    fn piece_done(&mut self, _out: &mut Vec<u8>, _stats: &RecordStats) {}
+    /// What a piece's records made, in file order (instead of the records),
+    /// and their tally.
+    fn piece_done(&mut self, _out: &mut Vec<u8>, _tally: &RecordTally) {}
 }
 
-/// Makes one record's output (its row) into the buffer, adding it to the
-/// statistics; its line number is already absolute.
+/// Makes one record's output (its row) into the buffer, tallying the
+/// record; its line number is already absolute.
 pub type RecordOutput =
-    Box<dyn FnMut(crate::model::FlowRecord, &mut Vec<u8>, &mut RecordStats) + Send>;
+    Box<dyn FnMut(crate::model::FlowRecord, &mut Vec<u8>, &mut RecordTally) + Send>;
 
 /// Makes a [`RecordOutput`] for a thread reading pieces.
 pub type PieceOutput = std::sync::Arc<dyn Fn() -> RecordOutput + Send + Sync>;
-
-/// What the flow stage keeps of records whose outputs were made in pieces.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RecordStats {
-    pub count: u64,
-    /// Earliest start and latest end.
-    pub span: Option<(crate::model::Ts, crate::model::Ts)>,
-    pub max_sampling: u32,
-}
-
-impl RecordStats {
-    /// One record more, from `start` to `end`, sampled 1 in `sampling`.
-    #[inline]
-    pub fn add(&mut self, start: crate::model::Ts, end: crate::model::Ts, sampling: u32) {
-        self.count += 1;
-        self.span = Some(
-            self.span
-                .map_or((start, end), |(a, b)| (a.min(start), b.max(end))),
-        );
-        self.max_sampling = self.max_sampling.max(sampling);
-    }
-}
 
 /// What could not be read, and where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -706,7 +686,7 @@ struct Piece {
     start: usize,
     records: Vec<crate::model::FlowRecord>,
     out: Vec<u8>,
-    stats: RecordStats,
+    stats: RecordTally,
     sum: InputSummary,
     lines: u64,
     stop: bool,
@@ -720,7 +700,7 @@ pub(crate) struct Collect {
     records: Vec<crate::model::FlowRecord>,
     output: Option<(RecordOutput, u64)>,
     out: Vec<u8>,
-    stats: RecordStats,
+    stats: RecordTally,
 }
 
 impl PacketSink for Collect {
@@ -810,7 +790,7 @@ pub(crate) fn parallel_lines(
             records: Vec::new(),
             output: output.as_ref().map(|make| (make(), bases[k])),
             out: Vec::new(),
-            stats: RecordStats::default(),
+            stats: RecordTally::default(),
         };
         // Room for a record per 96 bytes (conn.log lines are about 128,
         // nfdump CSV lines 350), or for its output: growing the vector by
