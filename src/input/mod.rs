@@ -717,6 +717,39 @@ impl PacketSink for Collect {
     }
 }
 
+/// Vectors of pieces already fed, emptied, for the next pieces.
+struct Spare<T>(Mutex<Vec<Vec<T>>>);
+
+impl<T> Default for Spare<T> {
+    fn default() -> Self {
+        Spare(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Spare<T> {
+    /// A kept vector (or a new one) with room for `n` more.
+    fn take(&self, n: usize) -> Vec<T> {
+        let mut v = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        v.reserve(n);
+        v
+    }
+
+    /// Keeps `v`, emptied, unless it never had room.
+    fn give(&self, mut v: Vec<T>) {
+        if v.capacity() > 0
+            && let Ok(mut s) = self.0.lock()
+        {
+            v.clear();
+            s.push(v);
+        }
+    }
+}
+
 /// "line N: ..." of a piece as "line N+base: ...".
 fn shift_line(message: String, base: u64) -> String {
     let Some(rest) = message.strip_prefix("line ") else {
@@ -782,8 +815,8 @@ pub(crate) fn parallel_lines(
     // Record and output vectors of pieces already fed, kept for the next
     // pieces (fresh ones of megabytes each were new pages the kernel had to
     // clear).
-    let spare: Mutex<Vec<Vec<crate::model::FlowRecord>>> = Mutex::new(Vec::new());
-    let spare_out: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let spare = Spare::<crate::model::FlowRecord>::default();
+    let spare_out = Spare::<u8>::default();
     let run = |(k, r): (usize, &std::ops::Range<usize>)| {
         let mut pw = Window::slice(&all[r.clone()]);
         let mut psink = Collect {
@@ -797,19 +830,9 @@ pub(crate) fn parallel_lines(
         // doubling copied each piece's records twice over. Untouched room
         // costs no memory.
         if psink.output.is_some() {
-            psink.out = spare_out
-                .lock()
-                .ok()
-                .and_then(|mut v| v.pop())
-                .unwrap_or_default();
-            psink.out.reserve(r.len() * 2);
+            psink.out = spare_out.take(r.len() * 2);
         } else {
-            psink.records = spare
-                .lock()
-                .ok()
-                .and_then(|mut v| v.pop())
-                .unwrap_or_default();
-            psink.records.reserve(r.len() / 96);
+            psink.records = spare.take(r.len() / 96);
         }
         let mut psum = InputSummary::default();
         let (lines, stop, err) = match f(&mut pw, 0, &mut psink, &mut psum) {
@@ -834,18 +857,11 @@ pub(crate) fn parallel_lines(
                 r.record += line_base;
                 sink.record(r);
             }
-            if p.records.capacity() > 0
-                && let Ok(mut v) = spare.lock()
-            {
-                v.push(p.records);
-            }
             if p.out.capacity() > 0 {
                 sink.piece_done(&mut p.out, &p.stats);
-                p.out.clear();
-                if let Ok(mut v) = spare_out.lock() {
-                    v.push(p.out);
-                }
             }
+            spare.give(p.records);
+            spare_out.give(p.out);
             sum.flow_records += p.sum.flow_records;
             sum.weirds.merge(&p.sum.weirds);
             if sum.error.is_none()
@@ -862,11 +878,12 @@ pub(crate) fn parallel_lines(
         }
         Ok(())
     };
-    // The records go to the sink on a thread of their own while this one and
-    // the pool parse the next pieces: the sink's work (making flows, handing
-    // them on) then never leaves a core idle while the last pieces of a group
-    // are parsed. Groups wait in a channel of one (memory stays bounded);
-    // nothing the feeding thread does waits for the pool.
+    // The pieces' records (or rows) go to the sink on a thread of their own
+    // while this one and the pool parse the next pieces: the sink's work
+    // (making flows or passing rows on, in order) then never leaves a core
+    // idle while the last pieces of a group are parsed. Groups wait in a
+    // channel of one (memory stays bounded); nothing the feeding thread does
+    // waits for the pool.
     let batch = 2 * rayon::current_num_threads();
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|ts| {

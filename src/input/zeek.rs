@@ -280,17 +280,13 @@ fn lines<S: PacketSink + Send + ?Sized>(
         // pass that splits it (a separate check cost a twentieth of the time);
         // header and JSON lines as text.
         let rec = if !json && line.first() != Some(&b'#') {
-            if fields.is_empty() {
-                if std::str::from_utf8(line).is_err() {
-                    sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
-                } else {
-                    bad(sum, off, line_no, stream);
-                }
-                continue;
-            }
             let ascii = split.split(line, b'\t');
             if !ascii && std::str::from_utf8(line).is_err() {
                 sum.bad_record(off, stream, format!("line {line_no}: not UTF-8"));
+                continue;
+            }
+            if fields.is_empty() {
+                bad(sum, off, line_no, stream);
                 continue;
             }
             if split.len() != fields.len() {
